@@ -1,0 +1,58 @@
+/**
+ * Typed errors with stable codes. Every code is listed in docs/errors.md.
+ * Usage: `throw new V4sError('E_MODEL_TENSOR', 'input "x_t": expected [B,4,8,8,8] float32, found …')`.
+ */
+export const ERROR_CODES = {
+  // protocol / wire
+  E_PROTOCOL_JSON: 'a text message is not valid JSON',
+  E_PROTOCOL_OP: 'an unknown or unexpected op',
+  E_PROTOCOL_VERSION: 'the peer speaks another protocol version',
+  E_PROTOCOL_FIELD: 'a message lacks a field or has one of the wrong type',
+  E_PROTOCOL_BINARY: 'a binary observation message is malformed (header length, JSON header or image size)',
+  E_PROTOCOL_TOO_LARGE: 'a message exceeds maxPayload',
+  E_AUTH: 'the shared token is missing or wrong',
+  E_UNKNOWN_ACTION: 'the action is not in the capabilities / vocabulary',
+  E_NO_EPISODE: 'step before reset',
+  E_ORACLE_DISABLED: 'the oracle op was asked for but the server was not started with it',
+  E_BUSY: 'a request is already in flight on this connection',
+  E_TOO_MANY_CONNECTIONS: 'the server refuses more connections',
+  // connection
+  E_CONNECT: 'the simulator/agent endpoint could not be reached',
+  E_CLOSED: 'the connection closed while a request was pending',
+  E_TIMEOUT: 'a request got no reply in time',
+  E_INSECURE_BIND: 'binding beyond loopback without a token',
+  // frames
+  E_FRAME_DECODE: 'image bytes could not be decoded',
+  E_FRAME_SIZE: 'image dimensions do not match the data',
+  // world model
+  E_MODEL_FILE: 'a model-package file is missing or unreadable',
+  E_MODEL_MANIFEST: 'manifest.json fails its schema',
+  E_MODEL_TENSOR: 'a tensor name, shape or dtype differs from the manifest',
+  E_MODEL_ACTION: 'an action is not in the model vocabulary',
+  E_MODEL_STEP_SIZE: "the model's trained step sizes differ from the simulator's amounts",
+  E_MODEL_OUTPUT: 'the model produced NaN or Inf',
+  E_MODEL_INPUT: 'the imagine() request is invalid (context, horizon, candidates)',
+  // agent / evaluation / CLI
+  E_CONFIG: 'an invalid option',
+  E_PATH: 'an output path is invalid or unsafe',
+  E_ABORTED: 'an episode was aborted by an environment failure',
+} as const;
+
+export type V4sErrorCode = keyof typeof ERROR_CODES;
+
+/** The SDK's error type. `code` is stable across versions; `message` names the offending item. */
+export class V4sError extends Error {
+  readonly code: V4sErrorCode;
+  readonly details?: Readonly<Record<string, unknown>>;
+  constructor(code: V4sErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'V4sError';
+    this.code = code;
+    if (details !== undefined) this.details = details;
+  }
+}
+
+/** True when `e` is a V4sError, optionally with the given code. */
+export function isV4sError(e: unknown, code?: V4sErrorCode): e is V4sError {
+  return e instanceof V4sError && (code === undefined || e.code === code);
+}
