@@ -1,0 +1,241 @@
+"""Training: `ae` (autoencoder), `latents` (encode a dataset), `dit` (the denoiser).
+
+Every stage checkpoints and resumes; `--minutes` bounds one chunk of work so long runs survive the end of
+a working session. Run with Debian's torch: `/usr/bin/python3 -m v4s_train.train ...` from training/.
+"""
+import argparse
+import copy
+import json
+import math
+import os
+import sys
+import time
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data import ClipSampler, Dataset
+from .model import Decoder, Denoiser, Encoder
+
+HORIZON = 4
+MAX_CONTEXT = 6
+MAX_OFFSET = 48
+K_CHOICES = [1, 2, 3, 4, 5, 6]
+K_PROBS = [0.04, 0.08, 0.14, 0.24, 0.2, 0.3]
+
+
+def log(msg, path=None):
+    line = f"[{time.strftime('%H:%M:%S')}] {msg}"
+    print(line, flush=True)
+    if path:
+        with open(path, "a") as f:
+            f.write(line + "\n")
+
+
+def to_float(frames_u8):
+    """uint8 [..., H, W, 3] -> float [..., 3, H, W] in [-1, 1]."""
+    x = torch.from_numpy(np.asarray(frames_u8)).float().div_(127.5).sub_(1.0)
+    return x.movedim(-1, -3).contiguous()
+
+
+def save_atomic(obj, path):
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- autoencoder
+def train_ae(args):
+    os.makedirs(args.out, exist_ok=True)
+    ds = Dataset(args.data).load_all()
+    ck = os.path.join(args.out, "ae.pt")
+    logf = os.path.join(args.out, "ae.log")
+    enc, dec = Encoder(), Decoder()
+    opt = torch.optim.AdamW(list(enc.parameters()) + list(dec.parameters()), lr=1e-3, weight_decay=0.0)
+    step, spent = 0, 0.0
+    if os.path.exists(ck):
+        s = torch.load(ck)
+        enc.load_state_dict(s["enc"]); dec.load_state_dict(s["dec"]); opt.load_state_dict(s["opt"])
+        step, spent = s["step"], s["seconds"]
+        log(f"resumed AE at step {step}", logf)
+    rng = np.random.default_rng(step + 1)
+    t_end = time.time() + args.minutes * 60
+    t0 = time.time()
+    while step < args.steps and time.time() < t_end:
+        idx = np.sort(rng.choice(ds.n, size=args.batch, replace=False))
+        x = to_float(ds.frames[idx])
+        lr = 1e-3 * min(1.0, (step + 1) / 200) * (0.1 if step > 0.8 * args.steps else 1.0)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        y = dec(enc(x))
+        loss = F.l1_loss(y, x) + F.mse_loss(y, x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        if step % 100 == 0:
+            with torch.no_grad():
+                psnr = 10 * math.log10(4.0 / F.mse_loss(y, x).item())
+            log(f"ae step {step}/{args.steps} loss {loss.item():.4f} psnr {psnr:.2f} dB "
+                f"{(time.time() - t0) / 100:.3f}s/step", logf)
+            t0 = time.time()
+        if step % 500 == 0 or step >= args.steps:
+            save_atomic({"enc": enc.state_dict(), "dec": dec.state_dict(), "opt": opt.state_dict(), "step": step,
+                         "seconds": spent + (time.time() - t_end + args.minutes * 60)}, ck)
+    # latent statistics for unit-variance scaling
+    with torch.no_grad():
+        idx = rng.choice(ds.n, size=min(4096, ds.n), replace=False)
+        z = torch.cat([enc(to_float(ds.frames[np.sort(idx[i:i + 512])])) for i in range(0, len(idx), 512)])
+        shift, scale = z.mean().item(), 1.0 / z.std().item()
+    s = torch.load(ck)
+    s.update({"shift": shift, "scale": scale, "step": step})
+    save_atomic(s, ck)
+    log(f"AE done at step {step}: latent shift {shift:.4f} scale {scale:.4f}", logf)
+
+
+def load_ae(out):
+    s = torch.load(os.path.join(out, "ae.pt"))
+    enc, dec = Encoder(), Decoder()
+    enc.load_state_dict(s["enc"]); dec.load_state_dict(s["dec"])
+    enc.eval(); dec.eval()
+    return enc, dec, s["shift"], s["scale"], s
+
+
+def encode_dataset(args):
+    """Write <data>/latents.f16 [N, 8, 8, 8] (scaled) and <data>/grid.u8 [N, 8, 8, C+1] category fractions."""
+    enc, _, shift, scale, _ = load_ae(args.out)
+    ds = Dataset(args.data)
+    zpath = os.path.join(args.data, "latents.f16")
+    z = np.lib.format.open_memmap(zpath + ".npy", mode="w+", dtype=np.float16, shape=(ds.n, 8, 8, 8))
+    with torch.no_grad():
+        for i in range(0, ds.n, 1024):
+            x = to_float(ds.frames[i:i + 1024])
+            z[i:i + len(x)] = ((enc(x) - shift) * scale).numpy().astype(np.float16)
+            if (i // 1024) % 20 == 0:
+                log(f"encoded {i + len(x)}/{ds.n}")
+    z.flush()
+    log(f"wrote {zpath}.npy")
+
+
+# ---------------------------------------------------------------- denoiser
+def grounding_target(masks, goal):
+    """masks uint8 [B, H, 64, 64], goal [B] -> fraction of goal pixels per 8x8 cell [B, H, 8, 8]."""
+    m = (masks == goal.reshape(-1, 1, 1, 1)).astype(np.float32)
+    b, h, hh, ww = m.shape
+    return m.reshape(b, h, 8, hh // 8, 8, ww // 8).mean(axis=(3, 5))
+
+
+def make_denoiser():
+    return Denoiser(zc=8, zh=8, d=128, depth=5, heads=4, n_actions=4, n_goals=6)
+
+
+def train_dit(args):
+    torch.manual_seed(0)
+    os.makedirs(args.out, exist_ok=True)
+    logf = os.path.join(args.out, "dit.log")
+    ds = Dataset(args.data)
+    ds.masks = np.ascontiguousarray(ds.masks)
+    lat = np.load(os.path.join(args.data, "latents.f16.npy"))
+    sampler = ClipSampler(ds, HORIZON, MAX_OFFSET, seed=int(time.time()))
+    net = make_denoiser()
+    ema = copy.deepcopy(net).eval()
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01)
+    ck = os.path.join(args.out, "dit.pt")
+    step, seconds = 0, 0.0
+    if os.path.exists(ck):
+        s = torch.load(ck)
+        net.load_state_dict(s["net"]); ema.load_state_dict(s["ema"]); opt.load_state_dict(s["opt"])
+        step, seconds = s["step"], s["seconds"]
+        log(f"resumed denoiser at step {step} ({seconds / 60:.1f} min trained so far)", logf)
+    nparams = sum(p.numel() for p in net.parameters())
+    log(f"denoiser: {nparams / 1e6:.2f} M parameters; batch {args.batch}; target {args.steps} steps", logf)
+    rng = np.random.default_rng(step + 12345)
+    t_end = time.time() + args.minutes * 60
+    chunk_start = time.time()
+    t0, acc = time.time(), [0.0, 0.0, 0]
+    while step < args.steps and time.time() < t_end:
+        k = int(rng.choice(K_CHOICES, p=K_PROBS))
+        b = args.batch
+        ctx_idx, tgt_idx, cpos, acts, goal, tmask = sampler.batch(b, k)
+        ctx_z = torch.from_numpy(lat[ctx_idx].astype(np.float32))
+        tgt_z = torch.from_numpy(lat[tgt_idx].astype(np.float32))
+        cpos_t = torch.from_numpy(cpos)
+        acts_t = torch.from_numpy(acts)
+        goal_t = torch.from_numpy(goal)
+        tpos = torch.arange(1, HORIZON + 1, dtype=torch.float32).repeat(b, 1)
+        # joint CFG training: drop both (10 %), context only (5 %), instruction only (5 %)
+        r = torch.rand(b)
+        cm = (~((r < 0.10) | ((r >= 0.10) & (r < 0.15)))).float()
+        im = (~((r < 0.10) | ((r >= 0.15) & (r < 0.20)))).float()
+        sig = torch.sigmoid(torch.randn(b) * 1.0)
+        sig = torch.where(torch.rand(b) < 0.3, torch.rand(b), sig).clamp(0.02, 1.0)
+        noise = torch.randn_like(tgt_z)
+        x_t = (1 - sig.view(b, 1, 1, 1, 1)) * tgt_z + sig.view(b, 1, 1, 1, 1) * noise
+        pred, gr, gcur = net(x_t, sig, ctx_z, cpos_t, tpos, acts_t, goal_t, cm, im)
+        w = 1.0 + 0.0 * sig
+        l_x0 = ((pred - tgt_z) ** 2).mean(dim=(1, 2, 3, 4))
+        l_x0 = (l_x0 * w).mean()
+        gt = torch.from_numpy(grounding_target(tmask, goal))
+        gmask = im.view(b, 1, 1, 1)
+        l_g = (F.binary_cross_entropy(gr.clamp(1e-5, 1 - 1e-5), gt, reduction="none") * gmask).mean()
+        cmask = ds.masks[ctx_idx[:, -1]][:, None]
+        gt_cur = torch.from_numpy(grounding_target(cmask, goal)[:, 0])
+        l_gc = (F.binary_cross_entropy(gcur.clamp(1e-5, 1 - 1e-5), gt_cur, reduction="none") * gmask[:, 0]).mean()
+        l_g = l_g + l_gc
+        loss = l_x0 + 0.5 * l_g
+        lr = args.lr * min(1.0, (step + 1) / 300)
+        if step > args.decay_from * args.steps:
+            frac = (step - args.decay_from * args.steps) / ((1 - args.decay_from) * args.steps)
+            lr *= 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
+            lr = max(lr, args.lr * 0.02)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            decay = min(0.999, (1 + step) / (10 + step))
+            for pe, pn in zip(ema.parameters(), net.parameters()):
+                pe.mul_(decay).add_(pn.detach(), alpha=1 - decay)
+        step += 1
+        acc[0] += l_x0.item(); acc[1] += l_g.item(); acc[2] += 1
+        if step % 50 == 0:
+            log(f"dit step {step}/{args.steps} x0 {acc[0] / acc[2]:.4f} ground {acc[1] / acc[2]:.4f} "
+                f"lr {lr:.2e} {(time.time() - t0) / acc[2]:.2f}s/step", logf)
+            acc = [0.0, 0.0, 0]
+            t0 = time.time()
+        if step % 250 == 0 or step >= args.steps or time.time() >= t_end:
+            now = time.time()
+            save_atomic({"net": net.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step,
+                         "seconds": seconds + (now - chunk_start)}, ck)
+            seconds += now - chunk_start
+            chunk_start = now
+    log(f"chunk ended at step {step}; total training wall clock {seconds / 60:.1f} min", logf)
+
+
+def main():
+    p = argparse.ArgumentParser(prog="v4s_train.train")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for name in ("ae", "latents", "dit"):
+        q = sub.add_parser(name)
+        q.add_argument("--data", required=True, help="dataset folder written by `v4s dataset`")
+        q.add_argument("--out", default="ckpt", help="checkpoint folder")
+        q.add_argument("--minutes", type=float, default=75.0, help="stop this chunk after so many minutes")
+        q.add_argument("--batch", type=int, default=64 if name == "ae" else 32)
+        q.add_argument("--steps", type=int, default=3000 if name == "ae" else 12000)
+        q.add_argument("--lr", type=float, default=3e-4)
+        q.add_argument("--decay-from", type=float, default=0.7, dest="decay_from")
+        q.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    {"ae": train_ae, "latents": encode_dataset, "dit": train_dit}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
