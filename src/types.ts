@@ -70,9 +70,15 @@ export interface ContextSelection {
   readonly poses: (Pose | undefined)[];
 }
 
+/** Per-call options of `ContextSource.select`. */
+export interface ContextSelectOptions {
+  /** Largest |offset| the selection may contain, e.g. `-model.info.positionRange[0]`. */
+  readonly maxOffset?: number;
+}
+
 /** Read access to the agent's rolling context memory (implemented by `ContextBuffer`). */
 export interface ContextSource {
   readonly size: number;
   /** k frames, always including the newest, chosen by the buffer's sampling policy. */
-  select(k: number): ContextSelection;
+  select(k: number, options?: ContextSelectOptions): ContextSelection;
 }
