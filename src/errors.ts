@@ -16,11 +16,13 @@ export const ERROR_CODES = {
   E_ORACLE_DISABLED: 'the oracle op was asked for but the server was not started with it',
   E_BUSY: 'a request is already in flight on this connection',
   E_TOO_MANY_CONNECTIONS: 'the server refuses more connections',
+  E_SIMULATOR: 'the simulator failed while serving a request (or the peer sent an error code this SDK does not know)',
   // connection
   E_CONNECT: 'the simulator/agent endpoint could not be reached',
   E_CLOSED: 'the connection closed while a request was pending',
   E_TIMEOUT: 'a request got no reply in time',
   E_INSECURE_BIND: 'binding beyond loopback without a token',
+  E_LISTEN: 'a server could not listen on its host/port (in use, not permitted)',
   // frames
   E_FRAME_DECODE: 'image bytes could not be decoded',
   E_FRAME_SIZE: 'image dimensions do not match the data',
@@ -36,6 +38,10 @@ export const ERROR_CODES = {
   E_CONFIG: 'an invalid option',
   E_PATH: 'an output path is invalid or unsafe',
   E_ABORTED: 'an episode was aborted by an environment failure',
+  E_CONTEXT_ORDER: "an observation's step is older than the newest frame in the context buffer (or not an integer ≥ 0)",
+  E_CONTEXT_EMPTY: 'a context selection was asked for before any frame was pushed',
+  E_PLAN: 'a planner returned an invalid plan (no actions)',
+  E_RESULTS_FILE: 'a results (JSONL) file has a malformed row other than a truncated last line',
 } as const;
 
 export type V4sErrorCode = keyof typeof ERROR_CODES;
