@@ -58,6 +58,11 @@ export interface Rollout {
   readonly frames: Frame[];
   /** Grounding map per target frame, when a goal category was given and the model has the auxiliary output. */
   readonly grounding?: GroundingMap[];
+  /**
+   * Grounding of the goal category in the newest context frame (the current view), when the model declares
+   * the `grounding_current` auxiliary output (the oracle gives the true mask). The planner stops on it.
+   */
+  readonly currentGrounding?: GroundingMap;
   readonly timings: RolloutTimings;
 }
 
@@ -80,6 +85,8 @@ export interface WorldModelInfo {
   readonly grounding: boolean;
   readonly defaultSampler: SamplerConfig;
   readonly defaultGuidance: GuidanceConfig;
+  /** Horizontal field of view (degrees) of the camera the model was trained on, when known. */
+  readonly hfov?: number;
 }
 
 export interface WorldModel {
