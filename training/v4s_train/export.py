@@ -146,6 +146,7 @@ def export(args):
                        "built-in simulator: joint CFG, 3-D RoPE over non-contiguous context, block-causal "
                        "attention, auxiliary grounding head.",
         "resolution": {"width": 64, "height": 64, "channels": 3},
+        "camera": {"hfov": 90},
         "pixelRange": [-1, 1],
         "latent": {"channels": 8, "height": 8, "width": 8, "scale": scale},
         "prediction": "x0",
@@ -203,7 +204,7 @@ def export(args):
                                          "grounding": {"shape": ["B", "H", 8, 8], "dtype": "float32"}}},
         },
         "provenance": {
-            "dataSeeds": meta.get("dataSeeds", "see training/README.md"),
+            "dataSeeds": meta.get("dataSeeds", "train split, scene seeds 0..1199 (src/sim-adapters/builtin/seeds.ts)"),
             "trainingSteps": int(s["step"]),
             "autoencoderSteps": int(ae_state["step"]),
             "trainingWallClockMinutes": round(s["seconds"] / 60.0, 1),
