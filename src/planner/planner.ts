@@ -32,6 +32,8 @@ export interface Decision {
   readonly chosen: number;
   readonly reason: string;
   readonly latencyMs: number;
+  /** A human-readable note for reports, e.g. the current-view score behind a stop or the error behind a fallback. */
+  readonly detail?: string;
 }
 
 export interface Plan {
