@@ -163,7 +163,7 @@ def export(args):
         "positions": {"relative": True, "scale": 1.0, "range": [-MAX_OFFSET, HORIZON]},
         "auxOutputs": [{"name": "grounding", "kind": "mask", "width": 8, "height": 8},
                        {"name": "grounding_current", "kind": "mask", "width": 8, "height": 8, "frame": "newest-context"}],
-        "defaults": {"sampler": {"kind": "euler", "steps": 4, "shift": 1.0},
+        "defaults": {"sampler": {"kind": "euler", "steps": args.steps, "shift": 1.0},
                      "guidance": {"kind": "joint", "scale": args.cfg}},
         "files": {"denoiser": "denoiser.onnx", "encoder": "encoder.onnx", "decoder": "decoder.onnx",
                   "context": "context.onnx", "denoiserStep": "denoiser_step.onnx"},
@@ -225,6 +225,7 @@ def main():
     p.add_argument("--ckpt", default="ckpt")
     p.add_argument("--out", required=True)
     p.add_argument("--cfg", type=float, default=1.5, help="default joint-CFG scale written to the manifest")
+    p.add_argument("--steps", type=int, default=2, help="default number of Euler steps written to the manifest")
     export(p.parse_args())
 
 
