@@ -34,6 +34,8 @@ export const ERROR_CODES = {
   E_MODEL_STEP_SIZE: "the model's trained step sizes differ from the simulator's amounts",
   E_MODEL_OUTPUT: 'the model produced NaN or Inf',
   E_MODEL_INPUT: 'the imagine() request is invalid (context, horizon, candidates)',
+  E_MODEL_WORKER: 'the worker thread running a world model (loadWorkerWorldModel) failed to start or exited',
+  E_REMOTE: 'a remote inference server (Open Inference Protocol v2, e.g. Triton) answered with an HTTP error, is not ready, or sent a malformed response (the message includes its error body)',
   // agent / evaluation / CLI
   E_CONFIG: 'an invalid option',
   E_PATH: 'an output path is invalid or unsafe',
@@ -42,6 +44,8 @@ export const ERROR_CODES = {
   E_CONTEXT_EMPTY: 'a context selection was asked for before any frame was pushed',
   E_PLAN: 'a planner returned an invalid plan (no actions)',
   E_RESULTS_FILE: 'a results (JSONL) file has a malformed row other than a truncated last line',
+  // robots
+  E_EMERGENCY_STOP: 'a motion command was refused because emergencyStop() latched the robot; call resume() first',
 } as const;
 
 export type V4sErrorCode = keyof typeof ERROR_CODES;

@@ -12,9 +12,10 @@ describe('error codes', () => {
   it('V4sError carries its code, details and cause', () => {
     const cause = new Error('root');
     const e = new V4sError('E_MODEL_TENSOR', 'input "x_t": expected float32, found int64', { tensor: 'x_t' }, { cause });
-    assert.ok(isV4sError(e, 'E_MODEL_TENSOR'));
-    assert.ok(!isV4sError(e, 'E_CONFIG'));
     assert.equal(e.details?.['tensor'], 'x_t');
     assert.equal(e.cause, cause);
+    assert.ok(isV4sError(e, 'E_MODEL_TENSOR'));
+    assert.equal(isV4sError(new Error('plain')), false);
+    assert.equal(isV4sError(e, 'E_CONFIG'), false);
   });
 });

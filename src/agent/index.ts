@@ -37,3 +37,9 @@ export {
 export type { EpisodeMetrics, EvaluationSummary } from './metrics.js';
 export { EPISODE_ROW_SCHEMA, ResultsWriter, appendResult, completedKeys, latestRows, readResults, repairResults } from './results.js';
 export type { EpisodeRow, EpisodeStatus } from './results.js';
+// Output paths (checked before anything is written)
+export { MAX_PATH_LENGTH, resolveOutputPath } from './paths.js';
+export type { OutputPathOptions } from './paths.js';
+// Robot safety (zero velocity the moment an episode on a robot fails)
+export { ROBOT_PLAN_TIMEOUT_MS, runRobotEpisode, safetyStop } from './robot-safety.js';
+export type { EmergencyStoppable, RobotEpisodeOptions, SafetyStopEvent } from './robot-safety.js';

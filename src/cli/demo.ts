@@ -63,7 +63,8 @@ export const DEMO_DEFAULTS = {
   episodes: 3,
   maxSteps: 40,
   candidates: 8,
-  samplerSteps: 4,
+  /** Denoising steps: the model manifest's default sampler (2 Euler steps for the shipped model). */
+  samplerSteps: undefined as number | undefined,
   actionsPerPlan: 1,
   budgetSeconds: 150,
 } as const;
@@ -76,7 +77,7 @@ export interface DemoOptions {
   readonly seeds?: SeedRangeArg;
   readonly maxSteps: number;
   readonly candidates: number;
-  readonly steps: number;
+  readonly steps?: number;
   readonly actionsPerPlan: number;
   readonly budget: number;
   readonly model?: string;
@@ -171,7 +172,7 @@ export async function runDemo(o: DemoOptions, io: CliIO = processIO, signal?: Ab
   const setup = await preparePlanner(kind, {
     modelDir,
     candidates: o.candidates,
-    samplerSteps: o.steps,
+    ...(o.steps !== undefined ? { samplerSteps: o.steps } : {}),
     actionsPerPlan: o.actionsPerPlan,
     ...(o.threads !== undefined ? { threads: o.threads } : {}),
     warn: (m) => io.err(`warning: ${m}`),
@@ -301,7 +302,7 @@ export function register(program: Command, io: CliIO = processIO): void {
     .option('--seeds <A..B>', `inclusive seed range (default: eval seeds from ${EVAL_SEEDS.start})`, seedsArg)
     .option('--max-steps <n>', 'step limit per episode', intArg(1, 10_000), DEMO_DEFAULTS.maxSteps)
     .option('--candidates <n>', 'candidate instructions per decision', intArg(1, 256), DEMO_DEFAULTS.candidates)
-    .option('--steps <n>', 'denoising (sampler) steps', intArg(1, 1000), DEMO_DEFAULTS.samplerSteps)
+    .option('--steps <n>', "denoising (sampler) steps (default: the model manifest's)", intArg(1, 1000))
     .option('--actions-per-plan <n>', 'actions executed per plan before re-planning', intArg(1, 64), DEMO_DEFAULTS.actionsPerPlan)
     .option('--budget <seconds>', 'time budget for all episodes; an episode past its share is truncated', intArg(1, 86_400), DEMO_DEFAULTS.budgetSeconds)
     .option('--model <dir>', `world-model package (default: the shipped ${SHIPPED_MODEL})`)

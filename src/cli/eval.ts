@@ -45,7 +45,8 @@ export const EVAL_DEFAULTS = {
   task: 'objectnav' as TaskName,
   episodes: 10,
   candidates: 8,
-  samplerSteps: 4,
+  /** Denoising steps: the model manifest's default sampler (2 Euler steps for the shipped model). */
+  samplerSteps: undefined as number | undefined,
   actionsPerPlan: 1,
   parallel: 1,
 } as const;
@@ -62,7 +63,7 @@ export interface EvalOptions {
   readonly parallel: number;
   readonly model?: string;
   readonly candidates: number;
-  readonly steps: number;
+  readonly steps?: number;
   readonly actionsPerPlan: number;
   readonly maxSteps?: number;
   readonly url?: string;
@@ -111,7 +112,7 @@ export async function runEvalCommand(o: EvalOptions, io: CliIO = processIO, sign
   const setup = await preparePlanner(o.planner, {
     modelDir,
     candidates: o.candidates,
-    samplerSteps: o.steps,
+    ...(o.steps !== undefined ? { samplerSteps: o.steps } : {}),
     actionsPerPlan: o.actionsPerPlan,
     ...(o.threads !== undefined ? { threads: o.threads } : {}),
     warn: (m) => io.err(`warning: ${m}`),
@@ -183,7 +184,7 @@ export function register(program: Command, io: CliIO = processIO): void {
     .option('--parallel <n>', 'simulator connections (agents) at once', intArg(1, 64), EVAL_DEFAULTS.parallel)
     .option('--model <dir>', 'world-model package (default: the shipped models/v4s-builtin-small)')
     .option('--candidates <n>', 'candidate instructions per decision', intArg(1, 256), EVAL_DEFAULTS.candidates)
-    .option('--steps <n>', 'denoising (sampler) steps', intArg(1, 1000), EVAL_DEFAULTS.samplerSteps)
+    .option('--steps <n>', "denoising (sampler) steps (default: the model manifest's)", intArg(1, 1000))
     .option('--actions-per-plan <n>', 'actions executed per plan before re-planning', intArg(1, 64), EVAL_DEFAULTS.actionsPerPlan)
     .option('--max-steps <n>', 'step limit per episode (default: the task limit, 200)', intArg(1, 100_000))
     .option('--url <ws-url>', 'use an external simulator instead of the in-process built-in one', urlArg)

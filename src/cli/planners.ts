@@ -23,7 +23,7 @@ import type { Environment } from '../sim-adapters/environment.js';
 import { hasModelPackage } from './common.js';
 import { checkStepSizes, loadManifest, manifestToInfo } from '../worldmodel/manifest.js';
 import { loadWorldModel } from '../worldmodel/onnx-world-model.js';
-import { RepeatLastWorldModel } from '../worldmodel/repeat-last-world-model.js';
+import { RepeatLastWorldModel, currentViewGrounder } from '../worldmodel/repeat-last-world-model.js';
 import { SimulatorWorldModel } from '../worldmodel/simulator-world-model.js';
 import type { SamplerConfig, WorldModel, WorldModelInfo } from '../worldmodel/world-model.js';
 
@@ -163,10 +163,18 @@ export async function preparePlanner(kind: PlannerKind, settings: PlannerSetting
       return worldModelSetup(kind, model.info, settings, `world-model planner with ${model.info.name} (${settings.modelDir})`, () => model, () => model.dispose());
     }
     case 'no-imagination': {
-      const pkg = await packageInfo(settings.modelDir);
-      if (pkg === undefined) warn(`no model package at ${settings.modelDir}: the no-imagination ablation uses the default 64×64, horizon-4 info`);
-      const model = new RepeatLastWorldModel(pkg?.info ?? {});
-      return worldModelSetup(kind, model.info, settings, `world-model planner, imagination replaced by "repeat the last frame" (${model.info.name})`, () => model, () => model.dispose());
+      // Same perception as `wm` (the learned model's current-view grounding head), no imagination.
+      if (!hasModelPackage(settings.modelDir)) {
+        warn(`no model package at ${settings.modelDir}: the no-imagination ablation uses the default 64×64, horizon-4 info and has no grounding`);
+        const bare = new RepeatLastWorldModel();
+        return worldModelSetup(kind, bare.info, settings, 'world-model planner, imagination replaced by "repeat the last frame"', () => bare, () => bare.dispose());
+      }
+      const perception = await loadWorldModel(settings.modelDir, {
+        ...(settings.threads !== undefined ? { threads: settings.threads } : {}),
+        onWarning: warn,
+      });
+      const model = new RepeatLastWorldModel(perception.info, { grounder: currentViewGrounder(perception) });
+      return worldModelSetup(kind, model.info, settings, `world-model planner, imagination replaced by "repeat the last frame", perception from ${perception.info.name}'s current-view grounding`, () => model, () => perception.dispose());
     }
     case 'oracle': {
       const pkg = await packageInfo(settings.modelDir);

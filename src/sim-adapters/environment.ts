@@ -10,6 +10,12 @@ export const ENVIRONMENT_SPEC_VERSION = 'v1' as const;
 export type TaskName = 'objectnav' | 'imagenav' | 'pointnav';
 export type ImageEncoding = 'raw' | 'png' | 'jpeg';
 
+/**
+ * The frame of the poses a peer sends: `habitat` (the SDK's own: +Y up, −Z forward, right-handed) or `unity`
+ * (left-handed, +Y up, +Z forward). The agent side converts `unity` poses to Habitat's on arrival.
+ */
+export type PoseFrame = 'habitat' | 'unity';
+
 /** How an action moves the agent; `amount` is metres for `move`, degrees for `turn`/`look`. */
 export interface ActionSpec {
   readonly kind: 'move' | 'turn' | 'look' | 'stop';
@@ -28,6 +34,11 @@ export interface Capabilities {
   readonly ops: readonly string[];
   readonly tasks?: readonly TaskName[];
   readonly name?: string;
+  /**
+   * Frame of the poses (and PointNav goal positions) this peer sends; absent means `habitat`. A `unity` peer's
+   * poses are converted to Habitat's by the agent side, so every `Observation.pose` is in Habitat's frame.
+   */
+  readonly poseFrame?: PoseFrame;
 }
 
 /** The goal of an episode, as the agent may know it (never the hidden masks). */

@@ -55,6 +55,7 @@ import {
   tokenMatches,
   type CloseInfo,
 } from './ws-common.js';
+import { resolveReconnectOptions, retryWithBackoff, type ReconnectOptions } from './reconnect.js';
 
 /** Options of the agent side of a connection (connectSimulator, listenForSimulator, WsEnvironment.fromSocket). */
 export interface AgentSessionOptions {
@@ -74,6 +75,12 @@ export interface ConnectOptions extends AgentSessionOptions {
   readonly token?: string;
   /** Time to open the socket (default 10 s). */
   readonly connectTimeoutMs?: number;
+  /**
+   * Retry a transient failure (unreachable, closed or timed out in the handshake, server full) with jittered
+   * exponential back-off (reconnect.ts). Default: one try. An evaluation's environment factory that passes
+   * this waits out a simulator restart instead of aborting every following episode.
+   */
+  readonly reconnect?: ReconnectOptions;
 }
 
 /** Options of WsEnvironment.fromSocket. */
@@ -337,7 +344,7 @@ export class WsEnvironment implements Environment {
     const reply = await this.#request(request.category === undefined ? { op: 'oracle', id, sequences } : { op: 'oracle', id, sequences, category: request.category });
     if (reply.kind !== 'oracle') throw new V4sError('E_PROTOCOL_OP', `oracle (id ${id}) was answered with an observation`);
     try {
-      return await decodeOraclePacket(reply.packet);
+      return await decodeOraclePacket(reply.packet, this.capabilities.poseFrame);
     } catch (e) {
       const err = asV4sError(e, 'E_FRAME_DECODE', `oracle (id ${id})`);
       sendError(this.#socket, err.code, err.message, id);
@@ -471,7 +478,7 @@ export class WsEnvironment implements Environment {
       if (p === undefined) this.#pendingPushes--;
       let content: ObservationContent;
       try {
-        content = await decodeObservationPacket(packet);
+        content = await decodeObservationPacket(packet, this.capabilities.poseFrame);
       } catch (e) {
         const err = asV4sError(e, 'E_FRAME_DECODE', 'observation');
         if (p !== undefined && this.#pending === p) {
@@ -515,11 +522,19 @@ function observationOf(reply: Reply): ObservationContent {
 /**
  * Dials a simulator server (`v4s sim`, the Habitat bridge) and completes the handshake. Rejects with
  * E_CONNECT (unreachable: the message names the URL and what to check), E_AUTH (token refused),
- * E_TOO_MANY_CONNECTIONS, E_PROTOCOL_VERSION, E_TIMEOUT or E_CONFIG.
+ * E_TOO_MANY_CONNECTIONS, E_PROTOCOL_VERSION, E_TIMEOUT or E_CONFIG. With `reconnect`, transient failures
+ * are retried with back-off first (the final error says how many tries were made).
  *
- * Usage: `const env = await connectSimulator('ws://127.0.0.1:8765', { token, encoding: 'png' })`.
+ * Usage: `const env = await connectSimulator('ws://127.0.0.1:8765', { token, encoding: 'png', reconnect: { tries: 10 } })`.
  */
 export async function connectSimulator(url: string, options: ConnectOptions = {}): Promise<WsEnvironment> {
+  if (options.reconnect === undefined) return connectOnce(url, options);
+  checkUrl(url);
+  resolveReconnectOptions(options.reconnect); // a bad option fails now, not after the first failed try
+  return retryWithBackoff(() => connectOnce(url, options), options.reconnect);
+}
+
+async function connectOnce(url: string, options: ConnectOptions): Promise<WsEnvironment> {
   const target = checkUrl(url);
   const maxPayload = intOption(options.maxPayload, 'maxPayload', PROTOCOL_LIMITS.minAgentMaxPayload, 2 ** 32, PROTOCOL_LIMITS.agentMaxPayload);
   const connectTimeoutMs = intOption(options.connectTimeoutMs, 'connectTimeoutMs', 1, 600_000, PROTOCOL_LIMITS.handshakeTimeoutMs);

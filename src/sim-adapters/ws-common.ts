@@ -9,7 +9,7 @@ import { isIP } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { ERROR_CODES, V4sError, type V4sErrorCode } from '../errors.js';
 import { encodeTextMessage, errorMessage } from './protocol/codec.js';
-import { PROTOCOL_VERSION, type ErrorMessage, type RequestId, type TextMessage } from './protocol/types.js';
+import { PROTOCOL_LIMITS, PROTOCOL_VERSION, type ErrorMessage, type RequestId, type TextMessage } from './protocol/types.js';
 
 /** True for hosts that only this machine can reach: `localhost`, 127.0.0.0/8, `::1`, `::ffff:127.x.x.x`. */
 export function isLoopbackHost(host: string): boolean {
@@ -157,18 +157,47 @@ export function urlHost(host: string): string {
   return isIP(host) === 6 ? `[${host}]` : host;
 }
 
+/** Limits on the TCP/HTTP level, before a connection becomes a WebSocket (docs/security.md). */
+export interface SocketLimits {
+  /**
+   * Most TCP connections at once, upgraded or not; beyond it the kernel-accepted socket is destroyed at once.
+   * Set above the WebSocket `maxConnections` so a well-behaved extra client still gets E_TOO_MANY_CONNECTIONS.
+   */
+  readonly maxSockets?: number;
+  /** Time a connection has to send complete HTTP upgrade headers (default 10 s); then it is closed. */
+  readonly headersTimeoutMs?: number;
+}
+
+/** The TCP connection cap for a WebSocket connection limit: room for refusals and closing sockets, still bounded. */
+export function socketCap(maxConnections: number): number {
+  return 2 * maxConnections + 8;
+}
+
 /** Listens with an HTTP server carrying a WebSocketServer; rejects with E_LISTEN naming host and port. */
 export async function listenWebSocket(
   host: string,
   port: number,
   maxPayload: number,
   what: string,
+  limits: SocketLimits = {},
 ): Promise<{ http: Server; wss: WebSocketServer; port: number }> {
-  const http = createServer((_req, res) => {
+  // A peer that opens TCP connections and never finishes the upgrade (slowloris) holds neither a slot nor a
+  // file descriptor for long: headers must come within headersTimeoutMs, and the sockets are capped.
+  const headersTimeout = limits.headersTimeoutMs ?? PROTOCOL_LIMITS.handshakeTimeoutMs;
+  const serverOptions = {
+    headersTimeout,
+    requestTimeout: headersTimeout,
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
+  };
+  const http = createServer(serverOptions, (_req, res) => {
     // Plain HTTP requests get a short answer instead of hanging until a timeout.
     res.writeHead(426, { 'content-type': 'text/plain', connection: 'close' });
     res.end(`${what}: a ${PROTOCOL_VERSION} WebSocket endpoint; connect with a WebSocket client.\n`);
   });
+  // headersTimeout only starts with the first byte; an idle socket that never speaks is closed by the
+  // inactivity timeout instead (ws clears it on upgrade, so open WebSockets are not affected).
+  http.timeout = headersTimeout;
+  if (limits.maxSockets !== undefined) http.maxConnections = limits.maxSockets;
   const wss = new WebSocketServer({ server: http, maxPayload, perMessageDeflate: false, clientTracking: true });
   wss.on('error', () => undefined); // re-emitted http errors are handled below
   await new Promise<void>((resolve, reject) => {

@@ -21,6 +21,7 @@ import {
   listenWebSocket,
   peerAddress,
   rejectConnection,
+  socketCap,
   urlHost,
 } from './ws-common.js';
 
@@ -77,11 +78,14 @@ export class SimulatorListener {
     const maxPayload = intOption(options.maxPayload, 'maxPayload', PROTOCOL_LIMITS.minAgentMaxPayload, 2 ** 32, PROTOCOL_LIMITS.agentMaxPayload);
     // Checked now so that a bad option fails here, not on every connection.
     intOption(options.requestTimeoutMs, 'requestTimeoutMs', 1, 86_400_000, PROTOCOL_LIMITS.requestTimeoutMs);
-    intOption(options.handshakeTimeoutMs, 'handshakeTimeoutMs', 1, 600_000, PROTOCOL_LIMITS.handshakeTimeoutMs);
+    const handshakeTimeoutMs = intOption(options.handshakeTimeoutMs, 'handshakeTimeoutMs', 1, 600_000, PROTOCOL_LIMITS.handshakeTimeoutMs);
     if (options.encoding !== undefined && !IMAGE_ENCODINGS.includes(options.encoding)) {
       throw new V4sError('E_CONFIG', `option encoding must be one of ${IMAGE_ENCODINGS.join(', ')}`);
     }
-    const { http, wss, port: bound } = await listenWebSocket(host, port, maxPayload, 'listenForSimulator');
+    const { http, wss, port: bound } = await listenWebSocket(host, port, maxPayload, 'listenForSimulator', {
+      maxSockets: socketCap(maxConnections),
+      headersTimeoutMs: handshakeTimeoutMs,
+    });
     const listener = new SimulatorListener(host, bound, http, wss);
     wss.on('connection', (socket: WebSocket, req: IncomingMessage) => {
       try {

@@ -48,6 +48,7 @@ import {
   safeSend,
   sendError,
   sendText,
+  socketCap,
   tokenMatches,
   urlHost,
 } from './ws-common.js';
@@ -66,7 +67,16 @@ export interface SimulatorSessionOptions {
   readonly pngCompressionLevel?: number;
   /** Time the agent has to answer `hello` with `welcome` (default 10 s); then error E_TIMEOUT and close 1008. */
   readonly handshakeTimeoutMs?: number;
+  /**
+   * Stream mode: a pushed frame is dropped at the source, not queued, while more than this many bytes wait
+   * unsent in the socket (default 1 MiB). A camera that outruns the link then costs no memory and no
+   * latency for the replies to `step`; see docs/reliability.md.
+   */
+  readonly pushHighWaterMarkBytes?: number;
 }
+
+/** Default `pushHighWaterMarkBytes`: 1 MiB unsent before pushed frames are dropped at the source. */
+export const DEFAULT_PUSH_HIGH_WATER_MARK = 1024 * 1024;
 
 interface ResolvedSessionOptions {
   readonly oracle: boolean;
@@ -75,6 +85,7 @@ interface ResolvedSessionOptions {
   readonly jpegQuality: number;
   readonly pngCompressionLevel: number;
   readonly handshakeTimeoutMs: number;
+  readonly pushHighWaterMarkBytes: number;
 }
 
 function resolveSessionOptions(o: SimulatorSessionOptions): ResolvedSessionOptions {
@@ -91,6 +102,7 @@ function resolveSessionOptions(o: SimulatorSessionOptions): ResolvedSessionOptio
     jpegQuality: intOption(o.jpegQuality, 'jpegQuality', 1, 100, 90),
     pngCompressionLevel: intOption(o.pngCompressionLevel, 'pngCompressionLevel', 0, 9, 6),
     handshakeTimeoutMs: intOption(o.handshakeTimeoutMs, 'handshakeTimeoutMs', 1, 600_000, PROTOCOL_LIMITS.handshakeTimeoutMs),
+    pushHighWaterMarkBytes: intOption(o.pushHighWaterMarkBytes, 'pushHighWaterMarkBytes', 0, PROTOCOL_LIMITS.maxBufferedBytes, DEFAULT_PUSH_HIGH_WATER_MARK),
   };
 }
 
@@ -134,6 +146,7 @@ export class SimulatorConnection {
   #handshakeTimer: NodeJS.Timeout | undefined;
   #settleReady: { resolve: () => void; reject: (e: V4sError) => void };
   #refusal: V4sError | undefined;
+  #droppedPushes = 0;
 
   /**
    * Serves `simulator` on an open socket and sends `hello` at once. `helloToken` goes into `hello` (for
@@ -212,20 +225,35 @@ export class SimulatorConnection {
 
   /**
    * Pushes an observation the agent did not ask for (`id` null): a streaming camera's frame. Queued behind any
-   * reply being sent, so the agent sees frames in order. Rejects with E_CLOSED when the session is not open.
+   * reply being sent, so the agent sees frames in order. Resolves true when sent, false when dropped because
+   * more than `pushHighWaterMarkBytes` were still unsent (the agent or the link is slower than the camera;
+   * the next frame is newer anyway). Rejects with E_CLOSED when the session is not open.
    */
-  async push(content: { readonly observation: ObservationContent['observation']; readonly terminated?: boolean; readonly truncated?: boolean }): Promise<void> {
+  async push(content: { readonly observation: ObservationContent['observation']; readonly terminated?: boolean; readonly truncated?: boolean }): Promise<boolean> {
     if (this.#state !== 'open') throw new V4sError('E_CLOSED', `push: the session with ${this.peer} is not open`);
     const full: ObservationContent = { observation: content.observation, terminated: content.terminated ?? false, truncated: content.truncated ?? false };
     let failure: unknown;
+    let sent = false;
     await this.#enqueue(async () => {
+      // A frame that marks the episode's end is never dropped; a live frame is, while the socket is backed up.
+      if (!full.terminated && !full.truncated && this.#socket.bufferedAmount > this.#opts.pushHighWaterMarkBytes) {
+        this.#droppedPushes++;
+        return;
+      }
       try {
         await this.#sendBinary(await encodeObservationMessage(null, full, this.#frameEncoding()), null);
+        sent = true;
       } catch (e) {
         failure = e;
       }
     });
     if (failure !== undefined) throw asV4sError(failure, 'E_SIMULATOR', 'push');
+    return sent;
+  }
+
+  /** Pushed frames dropped at the source because the socket was backed up (see `pushHighWaterMarkBytes`). */
+  get droppedPushes(): number {
+    return this.#droppedPushes;
   }
 
   /** Ends the session: closes the socket (1000 by default) and waits for it. */
@@ -465,8 +493,11 @@ export class SimulatorServer {
     const port = intOption(options.port, 'port', 0, 65535, DEFAULT_SIMULATOR_PORT);
     const maxPayload = intOption(options.maxPayload, 'maxPayload', 1024, 2 ** 31, PROTOCOL_LIMITS.simulatorMaxPayload);
     const maxConnections = intOption(options.maxConnections, 'maxConnections', 1, 10_000, PROTOCOL_LIMITS.maxConnections);
-    resolveSessionOptions(options); // fail now, not on the first connection
-    const { http, wss, port: bound } = await listenWebSocket(host, port, maxPayload, 'SimulatorServer');
+    const { handshakeTimeoutMs } = resolveSessionOptions(options); // fail now, not on the first connection
+    const { http, wss, port: bound } = await listenWebSocket(host, port, maxPayload, 'SimulatorServer', {
+      maxSockets: socketCap(maxConnections),
+      headersTimeoutMs: handshakeTimeoutMs,
+    });
     const server = new SimulatorServer(host, bound, http, wss);
     wss.on('connection', (socket: WebSocket, req: IncomingMessage) => {
       try {

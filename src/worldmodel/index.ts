@@ -1,6 +1,7 @@
 /**
- * World models: the contract, the ONNX model-package runtime, samplers and guidance, the simulator oracle and
- * the "repeat the last frame" ablation.
+ * World models: the contract, the ONNX model-package runtime (local, or remote over the Open Inference
+ * Protocol), batching of many agents, samplers and guidance, the simulator oracle and the "repeat the last
+ * frame" ablation.
  */
 
 // The contract
@@ -10,11 +11,29 @@ export * from './world-model.js';
 export {
   loadWorldModel,
   OnnxWorldModel,
+  PackageWorldModel,
+  checkModelTensors,
   cudaProviderInstalled,
   type LoadWorldModelOptions,
   type LatentRollout,
+  type ModelTensorListing,
+  type PackageWorldModelOptions,
   type WorldModelRuntimeStats,
 } from './onnx-world-model.js';
+export { MODEL_ROLES, type ModelBackend, type ModelRole, type BackendTensor, type BackendFeeds, type BackendOutput, type BackendOutputs } from './backend.js';
+
+// Remote models (Open Inference Protocol v2: Triton, KServe, MLServer) and many agents sharing one model
+export {
+  RemoteWorldModel,
+  connectRemoteWorldModel,
+  serverModelNames,
+  sanitizeModelName,
+  type RemoteWorldModelOptions,
+} from './remote-world-model.js';
+export { OipClient, type OipClientOptions, type OipClientStats } from './oip/client.js';
+export { encodeInferRequest, decodeInferResponse, type EncodedInferRequest, type DecodedInferResponse } from './oip/codec.js';
+export type { OipDatatype, OipNumericDatatype, OipTensor, OipModelMetadata, OipServerMetadata, OipMetadataTensor } from './oip/types.js';
+export { BatchingWorldModel, type BatchingWorldModelOptions, type BatchingStats } from './batching-world-model.js';
 export {
   loadManifest,
   parseManifest,

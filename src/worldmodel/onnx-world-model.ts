@@ -3,6 +3,11 @@
  * with onnxruntime-node, validates the manifest against the sessions' own tensors, and imagines rollouts for
  * many candidate instructions with every candidate × guidance branch in ONE `session.run` per denoising step.
  *
+ * The sampling loop lives in `PackageWorldModel`, which runs the package's networks through a `ModelBackend`
+ * (backend.ts): `OnnxWorldModel` with onnxruntime-node sessions in this process, `RemoteWorldModel`
+ * (remote-world-model.ts) with Open Inference Protocol requests to a server such as Triton. Both share every
+ * line of validation, batching, guidance, sampling and decoding below.
+ *
  * Batch layout of a step (B = branches × candidates rows): `[branch 0: cand 0..N−1, branch 1: cand 0..N−1, …]`,
  * branches as `planGuidance` orders them (joint: [∅∅, ctx+instr]; two-scale: [∅∅, ctx, ctx+instr]).
  * Packages with the cached-context split (`context.onnx` + `denoiser_step.onnx`) run context.onnx once per
@@ -19,8 +24,9 @@ import { access, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { V4sError } from '../errors.js';
+import { V4sError, isV4sError } from '../errors.js';
 import type { Frame, Instruction } from '../types.js';
+import type { BackendFeeds, BackendOutput, BackendOutputs, BackendTensor, ModelBackend, ModelRole } from './backend.js';
 import { combineGuidance, planGuidance, type GuidancePlan } from './guidance.js';
 import { BATCH_SYMBOL, loadManifest, manifestToInfo, type AuxOutputSpec, type ModelManifest, type TensorGroup } from './manifest.js';
 import { createRng, type Rng } from './rng.js';
@@ -31,6 +37,7 @@ import {
   type ImagineRequest,
   type Rollout,
   type RolloutTimings,
+  type SamplerConfig,
   type WorldModel,
   type WorldModelInfo,
 } from './world-model.js';
@@ -128,7 +135,7 @@ function warnOnce(onWarning: ((m: string) => void) | undefined, message: string)
   else process.emitWarning(message, { code: 'V4S_CUDA_FALLBACK' });
 }
 
-type Feeds = Record<string, ort.Tensor>;
+type Feeds = BackendFeeds;
 
 /** Create one session; a corrupt or unreadable file is E_MODEL_FILE naming the path and ORT's message. */
 async function createSession(
@@ -172,8 +179,22 @@ function fmtShape(shape: readonly (number | string)[]): string {
   return `[${shape.join(',')}]`;
 }
 
-/** Compare a manifest tensor group with a session's own names, dtypes and shapes (E_MODEL_TENSOR). */
-function checkSessionTensors(file: string, session: ort.InferenceSession, group: TensorGroup): void {
+/**
+ * A network's own list of tensors: an onnxruntime session, or a remote server's model metadata put in the same
+ * form (symbolic dims as strings), so that both are checked against the manifest by `checkModelTensors`.
+ */
+export interface ModelTensorListing {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  readonly inputMetadata: readonly ort.InferenceSession.ValueMetadata[];
+  readonly outputMetadata: readonly ort.InferenceSession.ValueMetadata[];
+}
+
+/**
+ * Compare a manifest tensor group with a network's own names, dtypes and shapes (E_MODEL_TENSOR naming `file`
+ * and the tensor). Ranks must agree and fixed dims be equal; a symbolic dim on either side matches.
+ */
+export function checkModelTensors(file: string, session: ModelTensorListing, group: TensorGroup): void {
   const sides = [
     ['input', group.inputs, session.inputNames, session.inputMetadata],
     ['output', group.outputs, session.outputNames, session.outputMetadata],
@@ -220,12 +241,7 @@ function checkSessionTensors(file: string, session: ort.InferenceSession, group:
   }
 }
 
-/**
- * Load a model package folder. Checks, in order: manifest schema and semantics (E_MODEL_MANIFEST), files
- * present (E_MODEL_FILE), loadable ONNX (E_MODEL_FILE with ORT's message), declared tensors vs each session's
- * inputs/outputs, dtypes and shapes (E_MODEL_TENSOR). One session per file, created once.
- */
-type Role = 'denoiser' | 'encoder' | 'decoder' | 'context' | 'denoiserStep';
+type Role = ModelRole;
 
 /**
  * Load a model package folder. Checks, in order: manifest schema and semantics (E_MODEL_MANIFEST), files
@@ -259,20 +275,67 @@ export async function loadWorldModel(dir: string, options: LoadWorldModelOptions
       const session = await createSession(file, options, device);
       sessions[role] = session;
       const group = manifest.tensors[role];
-      if (group !== undefined) checkSessionTensors(file, session, group);
+      if (group !== undefined) checkModelTensors(file, session, group);
     }
   } catch (e) {
     await Promise.all(Object.values(sessions).map((s) => s.release().catch(() => undefined)));
     throw e;
   }
-  return new OnnxWorldModel(dir, manifest, sessions, device.current, options);
+  return new OnnxWorldModel(dir, manifest, new OrtBackend(manifest, sessions), device.current, options);
+}
+
+/**
+ * The in-process backend: one onnxruntime-node session per file. Each `BackendTensor` is wrapped in an
+ * `ort.Tensor` once (over the same buffer, no copy) and the wrapper reused on every later run.
+ */
+class OrtBackend implements ModelBackend {
+  readonly #manifest: ModelManifest;
+  readonly #sessions: Partial<Record<Role, ort.InferenceSession>>;
+  readonly #wrapped = new WeakMap<BackendTensor, ort.Tensor>();
+
+  constructor(manifest: ModelManifest, sessions: Partial<Record<Role, ort.InferenceSession>>) {
+    this.#manifest = manifest;
+    this.#sessions = sessions;
+  }
+
+  has(role: Role): boolean {
+    return this.#sessions[role] !== undefined;
+  }
+
+  describe(role: Role): string {
+    return this.#manifest.files[role] ?? `${role}.onnx`;
+  }
+
+  inputShape(role: Role, input: string): readonly (number | string)[] | undefined {
+    const meta = this.#sessions[role]?.inputMetadata.find((m) => m.name === input);
+    return meta?.isTensor ? meta.shape : undefined;
+  }
+
+  async run(role: Role, feeds: BackendFeeds, fetches?: readonly string[]): Promise<BackendOutputs> {
+    const session = this.#sessions[role];
+    if (session === undefined) throw new V4sError('E_MODEL_FILE', `no ${this.describe(role)} session in this package`);
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const [name, t] of Object.entries(feeds)) {
+      let w = this.#wrapped.get(t);
+      if (w === undefined) {
+        w = t.type === 'float32' ? new ort.Tensor('float32', t.data, t.dims) : new ort.Tensor('int64', t.data, t.dims);
+        this.#wrapped.set(t, w);
+      }
+      ortFeeds[name] = w;
+    }
+    return fetches ? await session.run(ortFeeds, fetches) : await session.run(ortFeeds);
+  }
+
+  async release(): Promise<void> {
+    for (const s of Object.values(this.#sessions)) await s.release();
+  }
 }
 
 /** A cached context tensor tiled over the batch: its buffer and the step-feed tensor wrapping it. */
 interface CachedTensor {
   readonly dims: readonly number[];
   readonly data: Float32Array;
-  readonly tensor: ort.Tensor;
+  readonly tensor: BackendTensor;
 }
 
 /** Inputs of one context.onnx run (one row per distinct context mask). */
@@ -317,6 +380,8 @@ interface PreparedRequest {
   readonly sampler: SamplerProgram;
   readonly plan: GuidancePlan;
   readonly seed: number;
+  /** Requests with equal keys (context length, horizon, sampler, guidance) can share one batched sampling. */
+  readonly groupKey: string;
 }
 
 interface SampleResult {
@@ -332,32 +397,39 @@ interface SampleResult {
 const MAX_WORKSPACES = 4;
 
 /** A fixed dim of a tensor: the model's own value first, then the manifest's; undefined when symbolic in both. */
-function fixedDim(session: ort.InferenceSession, declared: TensorGroup, input: string, axis: number): number | undefined {
-  const meta = session.inputMetadata.find((mm) => mm.name === input);
-  const fromModel = meta?.isTensor ? meta.shape[axis] : undefined;
-  if (typeof fromModel === 'number') return fromModel;
+function fixedDim(backend: ModelBackend, declared: TensorGroup, input: string, axis: number): number | undefined {
+  const fromModel = backend.inputShape('denoiser', input)?.[axis];
+  if (typeof fromModel === 'number' && fromModel > 0) return fromModel;
   const fromManifest = declared.inputs[input]?.shape[axis];
   return typeof fromManifest === 'number' ? fromManifest : undefined;
 }
 
-/** A world model backed by an ONNX model package. Create with `loadWorldModel`. */
-export class OnnxWorldModel implements WorldModel {
+function samplerKey(config: SamplerConfig): string {
+  return config.kind === 'ddim' ? `ddim:${config.steps}:${config.eta ?? ''}` : `euler:${config.steps}:${config.shift ?? ''}`;
+}
+
+/** Options of the shared runtime (a subset of `LoadWorldModelOptions`). */
+export interface PackageWorldModelOptions {
+  /** See `LoadWorldModelOptions.positionPolicy`. */
+  readonly positionPolicy?: 'reject' | 'drop-oldest';
+}
+
+/**
+ * A world model that runs a v4s model package (manifest + networks) through a `ModelBackend`: request
+ * validation, positions, the batch of every candidate × guidance branch, the context cache, the samplers,
+ * guidance, NaN checks, grounding and decoding. `OnnxWorldModel` and `RemoteWorldModel` are its two
+ * backends' faces; create them with `loadWorldModel` / `connectRemoteWorldModel`.
+ */
+export class PackageWorldModel implements WorldModel {
   readonly specificationVersion = WORLD_MODEL_SPEC_VERSION;
   readonly info: WorldModelInfo;
   /** The validated manifest. */
   readonly manifest: ModelManifest;
-  /** The package folder. */
-  readonly dir: string;
-  /** The execution provider actually used (`cpu` after a CUDA fallback). */
-  readonly device: 'cpu' | 'cuda';
   /** Whether the cached-context split (context.onnx + denoiser_step.onnx) is in use. */
   readonly contextCache: boolean;
 
-  readonly #denoiser: ort.InferenceSession;
-  readonly #encoder: ort.InferenceSession | undefined;
-  readonly #decoder: ort.InferenceSession | undefined;
-  readonly #context: ort.InferenceSession | undefined;
-  readonly #step: ort.InferenceSession | undefined;
+  readonly #backend: ModelBackend;
+  readonly #hasEncoder: boolean;
   readonly #positionPolicy: 'reject' | 'drop-oldest';
   readonly #workspaces = new Map<string, Workspace>();
   readonly #hasGoalInput: boolean;
@@ -370,31 +442,19 @@ export class OnnxWorldModel implements WorldModel {
   #running = 0;
   #stats: WorldModelRuntimeStats = emptyStats();
 
-  /** @internal use `loadWorldModel`. */
-  constructor(
-    dir: string,
-    manifest: ModelManifest,
-    sessions: Partial<Record<Role, ort.InferenceSession>>,
-    device: 'cpu' | 'cuda',
-    options: LoadWorldModelOptions,
-  ) {
-    const denoiser = sessions.denoiser;
-    if (denoiser === undefined) throw new V4sError('E_MODEL_FILE', `no denoiser session for ${dir}`);
-    this.dir = dir;
+  /** @internal use `loadWorldModel` or `connectRemoteWorldModel`. */
+  constructor(manifest: ModelManifest, backend: ModelBackend, options: PackageWorldModelOptions = {}) {
+    if (!backend.has('denoiser')) throw new V4sError('E_MODEL_FILE', `no denoiser for model "${manifest.name}"`);
     this.manifest = manifest;
     this.info = manifestToInfo(manifest);
-    this.device = device;
-    this.#denoiser = denoiser;
-    this.#encoder = sessions.encoder;
-    this.#decoder = sessions.decoder;
-    this.#context = sessions.context;
-    this.#step = sessions.denoiserStep;
-    this.contextCache = this.#context !== undefined && this.#step !== undefined;
+    this.#backend = backend;
+    this.#hasEncoder = backend.has('encoder') && backend.has('decoder');
+    this.contextCache = backend.has('context') && backend.has('denoiserStep');
     this.#positionPolicy = options.positionPolicy ?? 'reject';
     const declared = manifest.tensors.denoiser;
     this.#hasGoalInput = declared.inputs['goal'] !== undefined;
-    this.#fixedH = fixedDim(denoiser, declared, 'x_t', 1);
-    this.#fixedK = fixedDim(denoiser, declared, 'context', 1);
+    this.#fixedH = fixedDim(backend, declared, 'x_t', 1);
+    this.#fixedK = fixedDim(backend, declared, 'context', 1);
     const { channels, height, width } = manifest.latent;
     this.#latentSize = channels * height * width;
     const [lo, hi] = manifest.pixelRange;
@@ -406,23 +466,28 @@ export class OnnxWorldModel implements WorldModel {
   /** Imagine `horizon` frames for every candidate (see `ImagineRequest`). Calls are serialized. */
   imagine(request: ImagineRequest): Promise<Rollout[]> {
     return this.#serialize(async () => {
-      const res = await this.#sample(request, true);
-      return res.map((r) => ({
-        instruction: r.instruction,
-        frames: r.frames ?? [],
-        ...(r.grounding ? { grounding: r.grounding } : {}),
-        ...(r.currentGrounding ? { currentGrounding: r.currentGrounding } : {}),
-        timings: r.timings,
-      }));
+      const [res] = await this.#sampleMany([request], true);
+      return toRollouts(res ?? []);
     });
+  }
+
+  /**
+   * Imagine several requests (e.g. several agents' decisions) in one batched sampling: requests with the same
+   * context length, horizon, sampler and guidance share every network evaluation (one per denoising step for
+   * all their candidates × branches, each request with its own context); others run as separate groups.
+   * Each request's result equals what `imagine(request)` gives (same seeds, same noise streams). The first
+   * invalid request rejects the whole call (`BatchingWorldModel` isolates it).
+   */
+  imagineBatch(requests: readonly ImagineRequest[]): Promise<Rollout[][]> {
+    return this.#serialize(async () => (await this.#sampleMany(requests, true)).map(toRollouts));
   }
 
   /** Like `imagine` but returns the sampled latents without decoding them. */
   sampleLatents(request: ImagineRequest): Promise<LatentRollout[]> {
     return this.#serialize(async () => {
-      const res = await this.#sample(request, false);
+      const [res] = await this.#sampleMany([request], false);
       const { channels, height, width } = this.manifest.latent;
-      return res.map((r) => ({
+      return (res ?? []).map((r) => ({
         instruction: r.instruction,
         latents: r.latents,
         shape: [r.horizon, channels, height, width] as const,
@@ -443,13 +508,13 @@ export class OnnxWorldModel implements WorldModel {
     this.#stats = emptyStats();
   }
 
-  /** Release the sessions after pending calls finish. Later calls fail with E_MODEL_INPUT. */
+  /** Release the sessions (or connections) after pending calls finish. Later calls fail with E_MODEL_INPUT. */
   async dispose(): Promise<void> {
     await this.#serialize(async () => {
       if (this.#disposed) return;
       this.#disposed = true;
       this.#workspaces.clear();
-      for (const s of [this.#denoiser, this.#encoder, this.#decoder, this.#context, this.#step]) await s?.release();
+      await this.#backend.release();
     });
   }
 
@@ -459,15 +524,17 @@ export class OnnxWorldModel implements WorldModel {
     return run;
   }
 
-  async #run(session: ort.InferenceSession, file: string, feeds: Feeds, fetches?: readonly string[]): Promise<ort.InferenceSession.ReturnType> {
+  async #run(role: Role, feeds: Feeds, fetches?: readonly string[]): Promise<BackendOutputs> {
     this.#running++;
     if (this.#running > this.#stats.maxConcurrentRuns) this.#stats.maxConcurrentRuns = this.#running;
     const t0 = performance.now();
     try {
-      const out = fetches ? await session.run(feeds, fetches) : await session.run(feeds);
+      const out = await this.#backend.run(role, feeds, fetches);
       this.#stats.outputTensors += Object.keys(out).length;
       return out;
     } catch (e) {
+      if (isV4sError(e)) throw e;
+      const file = this.#backend.describe(role);
       throw new V4sError('E_MODEL_TENSOR', `${file}: session.run failed: ${(e as Error).message}`, { file }, { cause: e });
     } finally {
       this.#stats.sessionRunMs += performance.now() - t0;
@@ -541,13 +608,15 @@ export class OnnxWorldModel implements WorldModel {
     if (!Number.isSafeInteger(seed) || seed < 0) bad(`seed must be a non-negative integer, got ${seed}`);
     let sampler: SamplerProgram;
     let plan: GuidancePlan;
+    const samplerConfig = request.sampler ?? m.defaults.sampler;
     try {
-      sampler = createSampler(request.sampler ?? m.defaults.sampler, m.schedule, m.prediction);
+      sampler = createSampler(samplerConfig, m.schedule, m.prediction);
       plan = planGuidance(request.guidance ?? m.defaults.guidance);
     } catch (e) {
       return bad((e as Error).message);
     }
     const scale = m.positions.scale;
+    const planKey = plan.branches.map((b) => `${b.contextMask}${b.instructionMask}`).join(',') + `@${plan.weights.join(',')}`;
     return {
       horizon,
       frames: keep.map((i) => frames[i] as Frame),
@@ -558,6 +627,7 @@ export class OnnxWorldModel implements WorldModel {
       sampler,
       plan,
       seed,
+      groupKey: `${keep.length}|${horizon}|${samplerKey(samplerConfig)}|${planKey}`,
     };
   }
 
@@ -566,13 +636,16 @@ export class OnnxWorldModel implements WorldModel {
     return new Float32Array(len);
   }
 
-  #tensor(type: 'float32' | 'int64', data: Float32Array | BigInt64Array, dims: readonly number[]): ort.Tensor {
+  #tensor(type: 'float32', data: Float32Array, dims: readonly number[]): BackendTensor;
+  #tensor(type: 'int64', data: BigInt64Array, dims: readonly number[]): BackendTensor;
+  #tensor(type: 'float32' | 'int64', data: Float32Array | BigInt64Array, dims: readonly number[]): BackendTensor {
     this.#stats.tensorAllocations++;
-    return data instanceof Float32Array ? new ort.Tensor('float32', data, dims) : new ort.Tensor(type, data, dims);
+    return data instanceof Float32Array ? { type: 'float32', data, dims: [...dims] } : { type: 'int64', data, dims: [...dims] };
   }
 
-  #workspace(n: number, branches: number, k: number, h: number): Workspace {
-    const key = `${n}:${branches}:${k}:${h}`;
+  /** Buffers for `r` requests of `k` context frames with `n` candidates in all, `branches` guidance branches. */
+  #workspace(r: number, n: number, branches: number, k: number, h: number): Workspace {
+    const key = `${r}:${n}:${branches}:${k}:${h}`;
     const hit = this.#workspaces.get(key);
     if (hit) {
       this.#workspaces.delete(key);
@@ -600,7 +673,7 @@ export class OnnxWorldModel implements WorldModel {
       goal: i64(B),
       contextMask: this.#f32(B),
       instructionMask: this.#f32(B),
-      contextLatents: this.#f32(k * L),
+      contextLatents: this.#f32(r * k * L),
     };
     const feeds: Feeds = {
       x_t: this.#tensor('float32', buffers.xt, [B, h, C, lh, lw]),
@@ -619,12 +692,12 @@ export class OnnxWorldModel implements WorldModel {
       if (shared !== undefined) stepFeeds[name] = shared;
     }
     let codec: Pick<Workspace, 'encoderFeeds' | 'encoderFrames' | 'decoderFeeds'> = {};
-    if (this.#encoder && this.#decoder) {
+    if (this.#hasEncoder) {
       const { width: W, height: Hp } = m.resolution;
-      const encoderFrames = this.#f32(k * 3 * Hp * W);
+      const encoderFrames = this.#f32(r * k * 3 * Hp * W);
       codec = {
         encoderFrames,
-        encoderFeeds: { frames: this.#tensor('float32', encoderFrames, [k, 3, Hp, W]) },
+        encoderFeeds: { frames: this.#tensor('float32', encoderFrames, [r * k, 3, Hp, W]) },
         decoderFeeds: { latents: this.#tensor('float32', buffers.x, [n * h, C, lh, lw]) },
       };
     }
@@ -639,16 +712,18 @@ export class OnnxWorldModel implements WorldModel {
   }
 
   /**
-   * Run context.onnx once on one row per distinct context mask, and tile each output over the batch rows
-   * into the step feeds (row r = branch·n + candidate takes the row of its branch's mask).
+   * Run context.onnx once on one row per (request, distinct context mask), and tile each output over the batch
+   * rows into the step feeds (row b·n + g takes the row of candidate g's request and branch b's mask).
    */
-  async #cacheContext(ws: Workspace, p: PreparedRequest, n: number, K: number): Promise<void> {
-    const session = this.#context;
-    const group = this.manifest.tensors.context;
-    const file = this.manifest.files.context ?? 'context.onnx';
-    if (session === undefined || group === undefined) return;
-    const masks = [...new Set(p.plan.branches.map((b) => b.contextMask))];
-    const rows = masks.length;
+  async #cacheContext(ws: Workspace, group: readonly PreparedRequest[], reqOf: Int32Array, n: number, K: number): Promise<void> {
+    const spec = this.manifest.tensors.context;
+    const first = group[0];
+    if (!this.contextCache || spec === undefined || first === undefined) return;
+    const file = this.#backend.describe('context');
+    const plan = first.plan;
+    const masks = [...new Set(plan.branches.map((b) => b.contextMask))];
+    const M = masks.length;
+    const rows = group.length * M;
     const L = this.#latentSize;
     let run = ws.contextRuns.get(rows);
     if (run === undefined) {
@@ -662,28 +737,31 @@ export class OnnxWorldModel implements WorldModel {
         context_mask: this.#tensor('float32', mask, [rows]),
       };
       const feeds: Feeds = {};
-      for (const name of Object.keys(group.inputs)) {
+      for (const name of Object.keys(spec.inputs)) {
         const t = all[name];
         if (t !== undefined) feeds[name] = t;
       }
       run = { context, positions, mask, feeds };
       ws.contextRuns.set(rows, run);
     }
-    for (let s = 0; s < rows; s++) {
-      run.context.set(ws.contextLatents, s * K * L);
-      for (let j = 0; j < K; j++) run.positions[s * K + j] = p.offsets[j] as number;
-      run.mask[s] = masks[s] ?? 1;
-    }
-    const out = await this.#run(session, file, run.feeds);
-    const B = n * p.plan.branches.length;
+    group.forEach((p, q) => {
+      for (let s = 0; s < M; s++) {
+        const row = q * M + s;
+        run.context.set(ws.contextLatents.subarray(q * K * L, (q + 1) * K * L), row * K * L);
+        for (let j = 0; j < K; j++) run.positions[row * K + j] = p.offsets[j] as number;
+        run.mask[row] = masks[s] ?? 1;
+      }
+    });
+    const out = await this.#run('context', run.feeds);
+    const B = n * plan.branches.length;
     const srcRow = new Int32Array(B);
-    for (let r = 0; r < B; r++) srcRow[r] = masks.indexOf(p.plan.branches[Math.floor(r / n)]?.contextMask ?? 1);
-    for (const [name, spec] of Object.entries(group.outputs)) {
+    for (let r = 0; r < B; r++) srcRow[r] = (reqOf[r % n] as number) * M + masks.indexOf(plan.branches[Math.floor(r / n)]?.contextMask ?? 1);
+    for (const [name, tspec] of Object.entries(spec.outputs)) {
       const t = out[name];
       const data = outputData(out, name, file);
       assertFinite(data, `${file} output "${name}"`);
-      const axis = spec.shape.indexOf(BATCH_SYMBOL);
-      const dims = (t as ort.Tensor).dims;
+      const axis = tspec.shape.indexOf(BATCH_SYMBOL);
+      const dims = (t as BackendOutput).dims;
       if (dims[axis] !== rows) throw new V4sError('E_MODEL_TENSOR', `${file}: output "${name}" has ${dims[axis]} rows on its batch axis ${axis}, expected ${rows}`, { tensor: name });
       const outDims = dims.map((d, i) => (i === axis ? B : d));
       let cached = ws.cached.get(name);
@@ -704,63 +782,101 @@ export class OnnxWorldModel implements WorldModel {
     }
   }
 
-  async #sample(request: ImagineRequest, decode: boolean): Promise<SampleResult[]> {
+  /** Validate every request, group compatible ones, sample each group in one batch; results in request order. */
+  async #sampleMany(requests: readonly ImagineRequest[], decode: boolean): Promise<SampleResult[][]> {
     if (this.#disposed) throw new V4sError('E_MODEL_INPUT', `world model "${this.info.name}" was disposed`);
+    const prepared = requests.map((r) => this.#prepare(r));
+    const groups = new Map<string, number[]>();
+    prepared.forEach((p, i) => {
+      const g = groups.get(p.groupKey);
+      if (g) g.push(i);
+      else groups.set(p.groupKey, [i]);
+    });
+    const results: SampleResult[][] = new Array<SampleResult[]>(requests.length);
+    for (const indices of groups.values()) {
+      const out = await this.#sample(indices.map((i) => prepared[i] as PreparedRequest), decode);
+      indices.forEach((i, q) => {
+        results[i] = out[q] ?? [];
+      });
+    }
+    return results;
+  }
+
+  /**
+   * Sample a group of compatible requests (same K, horizon, sampler, guidance) in one batch. Rows of a step:
+   * `[branch 0: candidates of request 0, of request 1, …; branch 1: …]`; one request alone is the layout of
+   * docs/model-package.md. Candidate c of a request draws its noise from stream (seed, c) of its own request.
+   */
+  async #sample(group: readonly PreparedRequest[], decode: boolean): Promise<SampleResult[][]> {
     const tStart = performance.now();
-    const p = this.#prepare(request);
+    const p0 = group[0];
+    if (p0 === undefined) return [];
     const m = this.manifest;
-    const n = p.candidates.length;
-    const nb = p.plan.branches.length;
+    const R = group.length;
+    const reqOfCand: number[] = [];
+    const local: number[] = [];
+    group.forEach((p, q) => p.candidates.forEach((_, c) => (reqOfCand.push(q), local.push(c))));
+    const reqOf = Int32Array.from(reqOfCand);
+    const n = reqOf.length;
+    const plan = p0.plan;
+    const sampler = p0.sampler;
+    const nb = plan.branches.length;
     const B = n * nb;
-    const K = p.frames.length;
-    const Hh = p.horizon;
+    const K = p0.frames.length;
+    const Hh = p0.horizon;
     const L = this.#latentSize;
     const S = Hh * L;
-    const ws = this.#workspace(n, nb, K, Hh);
-    const files = m.files;
+    const ws = this.#workspace(R, n, nb, K, Hh);
+    const actionIds = group.flatMap((p) => p.actionIds);
+    const goalIds = group.flatMap((p) => p.goalIds);
 
-    // Encode the context once per call.
+    // Encode each request's context once per call (all requests' frames in one encoder run).
     const tEnc = performance.now();
-    if (this.#encoder && ws.encoderFeeds && ws.encoderFrames) {
-      this.#framesToChw(p.frames, ws.encoderFrames);
-      const file = files.encoder ?? 'encoder.onnx';
-      const lat = outputData(await this.#run(this.#encoder, file, ws.encoderFeeds), 'latents', file);
+    const allFrames = group.flatMap((p) => p.frames);
+    if (this.#hasEncoder && ws.encoderFeeds && ws.encoderFrames) {
+      this.#framesToChw(allFrames, ws.encoderFrames);
+      const file = this.#backend.describe('encoder');
+      const lat = outputData(await this.#run('encoder', ws.encoderFeeds), 'latents', file);
       assertFinite(lat, `${file} output "latents"`);
-      ws.contextLatents.set(lat.subarray(0, K * L));
+      if (lat.length < R * K * L) throw new V4sError('E_MODEL_TENSOR', `${file}: output "latents" has ${lat.length} values, expected ${R * K * L}`, { tensor: 'latents' });
+      ws.contextLatents.set(lat.subarray(0, R * K * L));
     } else {
-      this.#framesToChw(p.frames, ws.contextLatents);
+      this.#framesToChw(allFrames, ws.contextLatents);
     }
 
-    // Conditioning rows: identical context for every row, the candidate's instruction, the branch's masks.
+    // Conditioning rows: the request's context, the candidate's instruction, the branch's masks.
     const scale = m.positions.scale;
     for (let b = 0; b < nb; b++) {
-      const branch = p.plan.branches[b];
-      for (let c = 0; c < n; c++) {
-        const r = b * n + c;
-        ws.context.set(ws.contextLatents, r * K * L);
-        for (let j = 0; j < K; j++) ws.contextPositions[r * K + j] = p.offsets[j] as number;
-        const ids = p.actionIds[c] ?? [];
+      const branch = plan.branches[b];
+      for (let g = 0; g < n; g++) {
+        const r = b * n + g;
+        const q = reqOf[g] as number;
+        const offsets = (group[q] as PreparedRequest).offsets;
+        ws.context.set(ws.contextLatents.subarray(q * K * L, (q + 1) * K * L), r * K * L);
+        for (let j = 0; j < K; j++) ws.contextPositions[r * K + j] = offsets[j] as number;
+        const ids = actionIds[g] ?? [];
         for (let j = 0; j < Hh; j++) {
           ws.targetPositions[r * Hh + j] = (j + 1) * scale;
           ws.actions[r * Hh + j] = BigInt(ids[j] ?? 0);
         }
-        ws.goal[r] = BigInt(p.goalIds[c] ?? 0);
+        ws.goal[r] = BigInt(goalIds[g] ?? 0);
         ws.contextMask[r] = branch?.contextMask ?? 1;
         ws.instructionMask[r] = branch?.instructionMask ?? 1;
       }
     }
-    if (this.contextCache) await this.#cacheContext(ws, p, n, K);
+    if (this.contextCache) await this.#cacheContext(ws, group, reqOf, n, K);
     const encodeMs = performance.now() - tEnc;
 
-    // Initial noise: one RNG stream per candidate, so a candidate's noise is independent of the batch.
+    // Initial noise: one RNG stream per candidate of each request, so a candidate's noise is independent of
+    // the batch (its mates, and the other requests sharing it).
     const rngs: Rng[] = [];
-    for (let c = 0; c < n; c++) {
-      const rng = createRng(p.seed, c);
-      rng.fillNormal(ws.x, c * S, S);
+    for (let g = 0; g < n; g++) {
+      const rng = createRng((group[reqOf[g] as number] as PreparedRequest).seed, local[g] as number);
+      rng.fillNormal(ws.x, g * S, S);
       rngs.push(rng);
     }
 
-    const anyGoal = p.goalIds.some((g) => g > 0);
+    const anyGoal = goalIds.some((gi) => gi > 0);
     const auxSpec = anyGoal ? m.auxOutputs.find((a) => a.name === 'grounding') : undefined;
     const curSpec = anyGoal ? m.auxOutputs.find((a) => a.name === 'grounding_current') : undefined;
     const groundingRows: (Float32Array | undefined)[] = new Array<Float32Array | undefined>(n);
@@ -769,34 +885,34 @@ export class OnnxWorldModel implements WorldModel {
     const fetchLast = ['pred', ...(auxSpec ? ['grounding'] : []), ...(curSpec ? ['grounding_current'] : [])];
 
     const tDen = performance.now();
-    const steps = p.sampler.steps;
+    const steps = sampler.steps;
     for (let k = 0; k < steps; k++) {
       const last = k === steps - 1;
       // The cached split lacks grounding_current: the last step runs the full denoiser when it is wanted.
       const full = !this.contextCache || (last && curSpec !== undefined);
-      const session = full ? this.#denoiser : (this.#step ?? this.#denoiser);
-      const file = full ? files.denoiser : (files.denoiserStep ?? files.denoiser);
-      ws.t.fill(p.sampler.modelTime(k));
+      const role: Role = full ? 'denoiser' : 'denoiserStep';
+      const file = this.#backend.describe(role);
+      ws.t.fill(sampler.modelTime(k));
       for (let b = 0; b < nb; b++) ws.xt.set(ws.x, b * n * S);
-      const out = await this.#run(session, file, full ? ws.feeds : ws.stepFeeds, last ? fetchLast : fetchPred);
+      const out = await this.#run(role, full ? ws.feeds : ws.stepFeeds, last ? fetchLast : fetchPred);
       const pred = outputData(out, 'pred', file);
       if (pred.length !== B * S) {
         throw new V4sError('E_MODEL_TENSOR', `${file}: output "pred" has ${pred.length} values, expected ${B * S} ([${B},${Hh},${m.latent.channels},${m.latent.height},${m.latent.width}])`, { tensor: 'pred' });
       }
-      combineGuidance(p.plan, pred, n, S, ws.guided);
-      if (!allFinite(ws.guided)) throw nonFinite(pred, S, n, p.plan, `${file} output "pred"`, `step ${k + 1}/${steps}`);
-      for (let c = 0; c < n; c++) p.sampler.step(k, ws.x, ws.guided, c * S, S, rngs[c] as Rng);
+      combineGuidance(plan, pred, n, S, ws.guided);
+      if (!allFinite(ws.guided)) throw nonFinite(pred, S, n, plan, `${file} output "pred"`, `step ${k + 1}/${steps}`);
+      for (let g = 0; g < n; g++) sampler.step(k, ws.x, ws.guided, g * S, S, rngs[g] as Rng);
       if (last) {
         // Auxiliary outputs come from the fully conditional branch of the final step, never combined.
         const take = (name: string, size: number, spec: AuxOutputSpec, into: (Float32Array | undefined)[]): void => {
-          const g = outputData(out, name, file);
-          for (let c = 0; c < n; c++) {
-            if ((p.goalIds[c] ?? 0) === 0) continue;
-            const row = p.plan.conditional * n + c;
-            const copy = g.slice(row * size, (row + 1) * size);
-            if (!allFinite(copy)) throw nonFinite(g, size, n, p.plan, `${file} output "${name}"`, `step ${k + 1}/${steps}`, row);
+          const gr = outputData(out, name, file);
+          for (let g = 0; g < n; g++) {
+            if ((goalIds[g] ?? 0) === 0) continue;
+            const row = plan.conditional * n + g;
+            const copy = gr.slice(row * size, (row + 1) * size);
+            if (!allFinite(copy)) throw nonFinite(gr, size, n, plan, `${file} output "${name}"`, `step ${k + 1}/${steps}`, row);
             if (spec.activation === 'sigmoid') for (let i = 0; i < copy.length; i++) copy[i] = 1 / (1 + Math.exp(-(copy[i] as number)));
-            into[c] = copy;
+            into[g] = copy;
           }
         };
         if (auxSpec) take('grounding', Hh * auxSpec.width * auxSpec.height, auxSpec, groundingRows);
@@ -812,19 +928,22 @@ export class OnnxWorldModel implements WorldModel {
     if (decode) {
       let pixels: Float32Array = ws.x;
       let pixelScale = m.latent.scale;
-      if (this.#decoder && ws.decoderFeeds) {
-        const file = files.decoder ?? 'decoder.onnx';
-        pixels = outputData(await this.#run(this.#decoder, file, ws.decoderFeeds), 'frames', file);
+      if (this.#hasEncoder && ws.decoderFeeds) {
+        const file = this.#backend.describe('decoder');
+        pixels = outputData(await this.#run('decoder', ws.decoderFeeds), 'frames', file);
         pixelScale = 1;
       }
       frames = [];
       const { width: W, height: Hp } = m.resolution;
-      for (let c = 0; c < n; c++) {
+      if (pixels.length < n * Hh * 3 * W * Hp) {
+        throw new V4sError('E_MODEL_TENSOR', `${this.#backend.describe('decoder')}: output "frames" has ${pixels.length} values, expected ${n * Hh * 3 * W * Hp}`, { tensor: 'frames' });
+      }
+      for (let g = 0; g < n; g++) {
         const list: Frame[] = [];
         for (let j = 0; j < Hh; j++) {
-          const frame = this.#chwToFrame(pixels, (c * Hh + j) * 3 * W * Hp, pixelScale);
+          const frame = this.#chwToFrame(pixels, (g * Hh + j) * 3 * W * Hp, pixelScale);
           if (frame === undefined) {
-            assertFinite(pixels, this.#decoder ? `${files.decoder ?? 'decoder.onnx'} output "frames"` : 'sampled frames');
+            assertFinite(pixels, this.#hasEncoder ? `${this.#backend.describe('decoder')} output "frames"` : 'sampled frames');
             throw new V4sError('E_MODEL_OUTPUT', 'decoded frames contain NaN or Inf');
           }
           list.push(frame);
@@ -837,19 +956,23 @@ export class OnnxWorldModel implements WorldModel {
     this.#stats.imagineMs += totalMs;
     this.#stats.imagineCalls++;
     const timings: RolloutTimings = { encodeMs, denoiseMs, decodeMs, totalMs };
-    return p.candidates.map((instruction, c) => {
-      const g = groundingRows[c];
-      const cur = currentRows[c];
-      return {
+    const out: SampleResult[][] = group.map(() => []);
+    for (let g = 0; g < n; g++) {
+      const q = reqOf[g] as number;
+      const instruction = (group[q] as PreparedRequest).candidates[local[g] as number] as Instruction;
+      const gr = groundingRows[g];
+      const cur = currentRows[g];
+      (out[q] as SampleResult[]).push({
         instruction,
         horizon: Hh,
-        latents: ws.x.slice(c * S, (c + 1) * S),
-        ...(frames ? { frames: frames[c] ?? [] } : {}),
-        ...(g && auxSpec ? { grounding: splitGrounding(g, Hh, auxSpec.width, auxSpec.height) } : {}),
+        latents: ws.x.slice(g * S, (g + 1) * S),
+        ...(frames ? { frames: frames[g] ?? [] } : {}),
+        ...(gr && auxSpec ? { grounding: splitGrounding(gr, Hh, auxSpec.width, auxSpec.height) } : {}),
         ...(cur && curSpec ? { currentGrounding: { width: curSpec.width, height: curSpec.height, data: cur } } : {}),
         timings,
-      };
-    });
+      });
+    }
+    return out;
   }
 
   /** uint8 HWC frames → float CHW in pixelRange (× latent.scale for pixel-space models), frame after frame. */
@@ -893,6 +1016,31 @@ export class OnnxWorldModel implements WorldModel {
   }
 }
 
+/** A world model backed by an ONNX model package run by onnxruntime-node in this process. Create with `loadWorldModel`. */
+export class OnnxWorldModel extends PackageWorldModel {
+  /** The package folder. */
+  readonly dir: string;
+  /** The execution provider actually used (`cpu` after a CUDA fallback). */
+  readonly device: 'cpu' | 'cuda';
+
+  /** @internal use `loadWorldModel`. */
+  constructor(dir: string, manifest: ModelManifest, backend: ModelBackend, device: 'cpu' | 'cuda', options: LoadWorldModelOptions) {
+    super(manifest, backend, options.positionPolicy !== undefined ? { positionPolicy: options.positionPolicy } : {});
+    this.dir = dir;
+    this.device = device;
+  }
+}
+
+function toRollouts(res: readonly SampleResult[]): Rollout[] {
+  return res.map((r) => ({
+    instruction: r.instruction,
+    frames: r.frames ?? [],
+    ...(r.grounding ? { grounding: r.grounding } : {}),
+    ...(r.currentGrounding ? { currentGrounding: r.currentGrounding } : {}),
+    timings: r.timings,
+  }));
+}
+
 function emptyStats(): WorldModelRuntimeStats {
   return {
     sessionRuns: 0,
@@ -907,11 +1055,11 @@ function emptyStats(): WorldModelRuntimeStats {
   };
 }
 
-function outputData(out: ort.InferenceSession.ReturnType, name: string, file: string): Float32Array {
+function outputData(out: BackendOutputs, name: string, file: string): Float32Array {
   const t = out[name];
   if (t === undefined) throw new V4sError('E_MODEL_TENSOR', `${file}: output "${name}" missing from the run result`, { tensor: name });
-  const d = (t as ort.Tensor).data;
-  if (!(d instanceof Float32Array)) throw new V4sError('E_MODEL_TENSOR', `${file}: output "${name}": expected float32 data, found ${(t as ort.Tensor).type}`, { tensor: name });
+  const d = t.data;
+  if (!(d instanceof Float32Array)) throw new V4sError('E_MODEL_TENSOR', `${file}: output "${name}": expected float32 data, found ${t.type}`, { tensor: name });
   return d;
 }
 

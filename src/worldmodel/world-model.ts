@@ -93,5 +93,10 @@ export interface WorldModel {
   readonly specificationVersion: typeof WORLD_MODEL_SPEC_VERSION;
   readonly info: WorldModelInfo;
   imagine(request: ImagineRequest): Promise<Rollout[]>;
+  /**
+   * Optional: imagine several independent requests (e.g. several agents' decisions) in one batched call;
+   * result i equals what `imagine(requests[i])` gives. `BatchingWorldModel` uses it when present.
+   */
+  imagineBatch?(requests: readonly ImagineRequest[]): Promise<Rollout[][]>;
   dispose(): Promise<void>;
 }

@@ -13,6 +13,7 @@ import { V4sError, type V4sErrorCode } from '../../errors.js';
 import {
   ACTION_KINDS,
   BINARY_PREFIX_BYTES,
+  POSE_FRAMES,
   IMAGE_ENCODINGS,
   PROTOCOL_LIMITS,
   PROTOCOL_VERSION,
@@ -222,6 +223,8 @@ export function decodeCapabilities(v: unknown, where = 'hello'): Capabilities {
   }
   const name = c.optString(o.name, 'capabilities.name');
   if (name !== undefined) caps.name = name;
+  // An unknown frame is refused rather than ignored: its poses would be read in the wrong frame.
+  if (o.poseFrame !== undefined) caps.poseFrame = c.oneOf(o.poseFrame, 'capabilities.poseFrame', POSE_FRAMES);
   return caps;
 }
 

@@ -5,7 +5,7 @@
  */
 import { V4sError } from '../../errors.js';
 import type { EpisodeInfo, Observation, Pose } from '../../types.js';
-import type { EpisodeGoal, ImageEncoding, OracleRollout } from '../environment.js';
+import type { EpisodeGoal, ImageEncoding, OracleRollout, PoseFrame } from '../environment.js';
 import { encodeObservationPacket, encodeOraclePacket } from './codec.js';
 import { decodeFrame, encodeFrame, type ImageEncodeOptions } from './image.js';
 import type {
@@ -134,35 +134,59 @@ export async function encodeOracleMessage(id: RequestId, rollouts: readonly Orac
   return encodeOraclePacket({ header, images, masks });
 }
 
-/** Decodes an observation packet's images and returns the SDK objects. Throws E_FRAME_DECODE / E_FRAME_SIZE / E_PROTOCOL_BINARY. */
-export async function decodeObservationPacket(packet: ObservationPacket): Promise<ObservationContent> {
+/** Converts wire poses and positions into Habitat's frame; the identity for a `habitat` peer. */
+interface FrameConverter {
+  readonly pose: (p: WirePose) => Pose;
+  readonly position: (p: readonly [number, number, number]) => readonly [number, number, number];
+}
+
+const IDENTITY_FRAME: FrameConverter = {
+  pose: (p) => ({ position: p.position, rotation: p.rotation }),
+  position: (p) => p,
+};
+
+/** The converter for a peer's declared frame. mathjs (pose-frames.ts) is loaded only when one is needed. */
+async function frameConverter(poseFrame: PoseFrame | undefined): Promise<FrameConverter> {
+  if (poseFrame === undefined || poseFrame === 'habitat') return IDENTITY_FRAME;
+  const { unityToHabitatPose, unityToHabitatPosition } = await import('../pose-frames.js');
+  return { pose: unityToHabitatPose, position: unityToHabitatPosition };
+}
+
+/**
+ * Decodes an observation packet's images and returns the SDK objects. Poses and the goal position are
+ * converted to Habitat's frame when the peer declared another `poseFrame`. Throws E_FRAME_DECODE /
+ * E_FRAME_SIZE / E_PROTOCOL_BINARY.
+ */
+export async function decodeObservationPacket(packet: ObservationPacket, poseFrame?: PoseFrame): Promise<ObservationContent> {
   const h = packet.header;
   const what = h.id === null ? 'pushed observation' : `observation (id ${h.id})`;
   const rgb = await decodeFrame(packet.image, h.image, `${what} image`);
+  const frame = await frameConverter(poseFrame);
   const observation: { -readonly [K in keyof Observation]: Observation[K] } = { step: h.step, rgb, info: fromWireInfo(h.info) };
-  if (h.pose !== undefined) observation.pose = { position: h.pose.position, rotation: h.pose.rotation };
+  if (h.pose !== undefined) observation.pose = frame.pose(h.pose);
   if (h.collided !== undefined) observation.collided = h.collided;
   if (h.goal === undefined) return { observation, terminated: h.terminated, truncated: h.truncated };
   const g = h.goal;
   const goal: { -readonly [K in keyof EpisodeGoal]: EpisodeGoal[K] } = { task: g.task };
   if (g.category !== undefined) goal.category = g.category;
-  if (g.position !== undefined) goal.position = g.position;
+  if (g.position !== undefined) goal.position = frame.position(g.position);
   if (g.image !== undefined && packet.goalImage !== undefined) {
     goal.image = await decodeFrame(packet.goalImage, g.image, `${what} goal image`);
   }
   return { observation, terminated: h.terminated, truncated: h.truncated, goal };
 }
 
-/** Decodes an oracle packet into rollouts (frames decoded, masks copied out of the message buffer). */
-export async function decodeOraclePacket(packet: OraclePacket): Promise<OracleRollout[]> {
+/** Decodes an oracle packet into rollouts (frames decoded, masks copied out of the message buffer, poses in Habitat's frame). */
+export async function decodeOraclePacket(packet: OraclePacket, poseFrame?: PoseFrame): Promise<OracleRollout[]> {
   const h = packet.header;
+  const frame = await frameConverter(poseFrame);
   return Promise.all(
     h.rollouts.map(async (r, i) => {
       const frames = await Promise.all(
         r.steps.map((s, t) => decodeFrame(packet.images[i]?.[t] ?? new Uint8Array(0), s.image, `oracle (id ${h.id}) rollout ${i} step ${t} image`)),
       );
       const masks = r.steps.map((_, t) => new Uint8Array(packet.masks[i]?.[t] ?? new Uint8Array(0)));
-      const poses: Pose[] = r.steps.map((s) => ({ position: s.pose.position, rotation: s.pose.rotation }));
+      const poses: Pose[] = r.steps.map((s) => frame.pose(s.pose));
       return { frames, masks, poses };
     }),
   );

@@ -18,6 +18,9 @@ export const TASK_NAMES: readonly TaskName[] = ['objectnav', 'imagenav', 'pointn
 /** Action kinds of the capabilities' action table. */
 export const ACTION_KINDS = ['move', 'turn', 'look', 'stop'] as const;
 
+/** Pose frames a simulator may declare in `capabilities.poseFrame` (absent: `habitat`). */
+export const POSE_FRAMES = ['habitat', 'unity'] as const;
+
 /** Optional ops a simulator may advertise in `capabilities.ops`. */
 export const OPTIONAL_OPS = ['oracle'] as const;
 
