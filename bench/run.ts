@@ -293,7 +293,22 @@ async function main(): Promise<void> {
   log(`\nwrote ${path.relative(process.cwd(), args.out)} in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }
 
-main().catch((e: unknown) => {
-  console.error(e);
-  process.exitCode = 1;
+let finished = false;
+process.on('beforeExit', () => {
+  // An await that can never settle empties the event loop and would end the process silently with code 0.
+  if (!finished) {
+    console.error('bench: the event loop emptied before the run finished (a pending operation lost its handle); partial results are in the output file');
+    process.exitCode = 1;
+    finished = true;
+  }
 });
+main().then(
+  () => {
+    finished = true;
+  },
+  (e: unknown) => {
+    finished = true;
+    console.error(e);
+    process.exitCode = 1;
+  },
+);

@@ -105,7 +105,9 @@ class ClipSampler:
             # goal category: usually one visible in the targets, else a random one (learns "absent")
             present = np.unique(tmask[i])
             present = present[present > 0]
-            if len(present) > 0 and rng.random() < 0.75:
+            if rng.random() < 0.1:
+                goal[i] = 0  # no goal: the runtime sends 0 for candidates without a goal category
+            elif len(present) > 0 and rng.random() < 0.75:
                 goal[i] = int(rng.choice(present))
             else:
                 goal[i] = int(rng.integers(1, self.num_cats + 1))

@@ -155,7 +155,9 @@ class Denoiser(nn.Module):
         self.inp_tgt = nn.Linear(pd, d)
         self.null_ctx = nn.Parameter(torch.zeros(self.tok, d))
         self.act_emb = nn.Embedding(n_actions + 1, d)   # last id = null
-        self.goal_emb = nn.Embedding(n_goals + 1, d)    # 0 = none, last id = null
+        # 0 = none, 1..n_goals = categories, n_goals + 1 = null (dropped instruction). The shipped package was
+        # trained with an off-by-one here (null == the last category, tv); fixed for the next training run.
+        self.goal_emb = nn.Embedding(n_goals + 2, d)
         self.n_actions, self.n_goals = n_actions, n_goals
         self.t_mlp = nn.Sequential(nn.Linear(64, d), nn.SiLU(), nn.Linear(d, d))
         self.blocks = nn.ModuleList([Block(d, heads) for _ in range(depth)])
@@ -224,7 +226,7 @@ class Denoiser(nn.Module):
         im = instruction_mask.view(b, 1)
         null_a = torch.full_like(actions, self.n_actions)
         a = torch.where(im > 0.5, actions, null_a)
-        null_g = torch.full_like(goal, self.n_goals)
+        null_g = torch.full_like(goal, self.n_goals + 1)
         g = torch.where(instruction_mask > 0.5, goal, null_g)
         cond_f = self.act_emb(a) + self.goal_emb(g).unsqueeze(1) + self.t_embed(t).unsqueeze(1)  # [B,H,d]
         cond = cond_f.unsqueeze(2).expand(b, h, self.tok, self.d).reshape(b, h * self.tok, self.d)
@@ -242,7 +244,7 @@ class Denoiser(nn.Module):
     def current_grounding(self, newest, goal, instruction_mask):
         """newest [B, C, h, w] context latent -> [B, gh, gw] probability of the goal category per cell."""
         b = newest.shape[0]
-        g = torch.where(instruction_mask > 0.5, goal, torch.full_like(goal, self.n_goals))
+        g = torch.where(instruction_mask > 0.5, goal, torch.full_like(goal, self.n_goals + 1))
         p = self.patchify(newest.unsqueeze(1))  # [B, tok, pd]
         ge = self.goal_emb(g).unsqueeze(1).expand(b, self.tok, self.d)
         o = torch.sigmoid(self.ground_cur(torch.cat([p, ge], dim=-1)))
