@@ -142,15 +142,31 @@ export async function measureDecision(
   const samples: DecisionSample[] = [];
   for (let r = 0; r < config.repeats; r++) samples.push(await timeDecision(wm, request, scorer));
   const peakRssMiB = rss.stop();
+  return summarizeDecisions(wm, mode, config, samples, peakRssMiB);
+}
+
+/** Guidance branches of a request's plan (1 for ω = 1 or none, 3 for two-scale with distinct scales). */
+export function branchesOf(guidance: NonNullable<ImagineRequest['guidance']>): number {
+  if (guidance.kind === 'none' || (guidance.kind === 'joint' && guidance.scale === 1)) return 1;
+  if (guidance.kind === 'two-scale' && guidance.context === guidance.instruction) return guidance.context === 1 ? 1 : 2;
+  return guidance.kind === 'two-scale' ? 3 : 2;
+}
+
+/** A row from measured decisions of one configuration (medians; overhead % from sums). */
+export function summarizeDecisions(
+  wm: BenchModel,
+  mode: RunMode,
+  config: { readonly candidates: number; readonly steps: number; readonly context: number; readonly guidance?: ImagineRequest['guidance'] },
+  samples: readonly DecisionSample[],
+  peakRssMiB: number,
+): DecisionRow {
   const sum = (f: (s: DecisionSample) => number): number => samples.reduce((a, s) => a + f(s), 0);
-  const guidance = config.guidance ?? wm.info.defaultGuidance;
-  const branches = guidance.kind === 'none' || (guidance.kind === 'joint' && guidance.scale === 1) ? 1 : guidance.kind === 'two-scale' && guidance.context !== guidance.instruction ? 3 : 2;
   return {
     mode,
     candidates: config.candidates,
     steps: config.steps,
     context: config.context,
-    batch: config.candidates * branches,
+    batch: config.candidates * branchesOf(config.guidance ?? wm.info.defaultGuidance),
     decisionMs: median(samples.map((s) => s.decisionMs)),
     imagineMs: median(samples.map((s) => s.imagineMs)),
     encodeMs: median(samples.map((s) => s.encodeMs)),
@@ -162,7 +178,7 @@ export async function measureDecision(
     overheadPct: (100 * sum((s) => s.imagineMs - s.sessionRunMs)) / sum((s) => s.imagineMs),
     runsPerDecision: median(samples.map((s) => s.sessionRuns)),
     peakRssMiB,
-    repeats: config.repeats,
+    repeats: samples.length,
   };
 }
 

@@ -10,18 +10,21 @@
  * Run: npx tsx bench/event-loop.ts [modelDir] [--steps 12]
  */
 import path from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { runEpisode } from '../src/agent/agent.js';
+import type { Planner } from '../src/planner/planner.js';
 import { WorldModelPlanner } from '../src/planner/world-model-planner.js';
 import { BuiltinSimulator } from '../src/sim-adapters/builtin/simulator.js';
 import { connectSimulator } from '../src/sim-adapters/ws-client.js';
 import { SimulatorServer } from '../src/sim-adapters/ws-server.js';
+import type { LoadWorldModelOptions } from '../src/worldmodel/onnx-world-model.js';
 import { openModel, type RunMode } from './decision.js';
 import { SHIPPED_MODEL, quantile, table } from './util.js';
 
 export interface EventLoopRow {
   readonly mode: RunMode;
+  readonly label: string;
   readonly agentSteps: number;
   readonly decisions: number;
   /** imagine() calls the planner made (look-around decisions make none). */
@@ -34,10 +37,21 @@ export interface EventLoopRow {
   readonly tickerMaxLateMs: number;
   readonly tickerP99LateMs: number;
   readonly wallS: number;
+  /** Longest garbage-collection pause on this thread during the episode, ms (PerformanceObserver 'gc'). */
+  readonly maxGcMs: number;
+  /** Longest planner scoring phase: plan() time minus its imagine() call, ms (main-thread work). */
+  readonly maxPlanOutsideImagineMs: number;
+}
+
+/** Where and how the model runs in one measured episode. */
+export interface EventLoopVariant {
+  readonly label: string;
+  readonly mode: RunMode;
+  readonly options?: LoadWorldModelOptions;
 }
 
 export interface EventLoopOptions {
-  readonly modes?: readonly RunMode[];
+  readonly variants?: readonly EventLoopVariant[];
   /** Agent steps per episode (default 12). */
   readonly steps?: number;
   readonly candidates?: number;
@@ -50,8 +64,13 @@ export interface EventLoopOptions {
 export async function benchEventLoop(modelDir: string = SHIPPED_MODEL, options: EventLoopOptions = {}): Promise<EventLoopRow[]> {
   const rows: EventLoopRow[] = [];
   const log = options.log ?? ((l: string) => console.log(l));
-  for (const mode of options.modes ?? ['in-process', 'worker']) {
-    const wm = await openModel(modelDir, mode, options.threads !== undefined ? { threads: options.threads } : {});
+  const variants: readonly EventLoopVariant[] = options.variants ?? [
+    { label: 'in process', mode: 'in-process' },
+    { label: 'worker thread', mode: 'worker' },
+    { label: 'worker, threads spinning', mode: 'worker', options: { threadSpinning: true } },
+  ];
+  for (const { label, mode, options: loadOptions } of variants) {
+    const wm = await openModel(modelDir, mode, { ...(options.threads !== undefined ? { threads: options.threads } : {}), ...loadOptions });
     const { width, height } = wm.info.resolution;
     const server = await SimulatorServer.start(() => new BuiltinSimulator({ width, height }), { port: 0 });
     const env = await connectSimulator(server.url, { encoding: 'raw' });
@@ -72,15 +91,36 @@ export async function benchEventLoop(modelDir: string = SHIPPED_MODEL, options: 
         late.push(Math.max(0, now - expected));
         expected = now + 5;
       }, 5);
+      let maxGc = 0;
+      const gcObserver = new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) maxGc = Math.max(maxGc, e.duration);
+      });
+      gcObserver.observe({ entryTypes: ['gc'] });
+      let maxOutside = 0;
+      const timedPlanner: Planner = {
+        specificationVersion: planner.specificationVersion,
+        name: planner.name,
+        reset: (goal) => planner.reset(goal),
+        plan: async (input, signal) => {
+          const before = wm.stats().imagineMs;
+          const t = performance.now();
+          const p = await planner.plan(input, signal);
+          const imagineWall = wm.stats().imagineMs - before;
+          maxOutside = Math.max(maxOutside, performance.now() - t - imagineWall);
+          return p;
+        },
+      };
       histogram.enable();
       const t0 = performance.now();
-      const trace = await runEpisode(env, planner, { reset: { seed: 200_002, task: 'objectnav' }, maxSteps: options.steps ?? 12 });
+      const trace = await runEpisode(env, timedPlanner, { reset: { seed: 200_002, task: 'objectnav' }, maxSteps: options.steps ?? 12 });
+      gcObserver.disconnect();
       const wallS = (performance.now() - t0) / 1000;
       histogram.disable();
       clearInterval(ticker);
       const st = wm.stats();
       rows.push({
         mode,
+        label,
         agentSteps: trace.stepsTaken,
         decisions: trace.decisions.length,
         imagineCalls: st.imagineCalls,
@@ -90,6 +130,8 @@ export async function benchEventLoop(modelDir: string = SHIPPED_MODEL, options: 
         tickerMaxLateMs: late.length > 0 ? Math.max(...late) : 0,
         tickerP99LateMs: quantile(late, 0.99),
         wallS,
+        maxGcMs: maxGc,
+        maxPlanOutsideImagineMs: maxOutside,
       });
     } finally {
       await env.close();
@@ -99,8 +141,8 @@ export async function benchEventLoop(modelDir: string = SHIPPED_MODEL, options: 
   }
   log('event-loop lag during an ObjectNav episode (agent + built-in simulator over loopback WebSocket, same process)');
   table(
-    ['model runs', 'steps', 'decisions', 'imagine calls', 'mean imagine ms', 'max lag ms', 'p99 lag ms', 'timer max late ms', 'timer p99 late ms', 'wall s'],
-    rows.map((r) => [r.mode, r.agentSteps, r.decisions, r.imagineCalls, r.meanImagineMs, r.maxLagMs, r.p99LagMs, r.tickerMaxLateMs, r.tickerP99LateMs, r.wallS]),
+    ['model runs', 'steps', 'decisions', 'imagine calls', 'mean imagine ms', 'max lag ms', 'p99 lag ms', 'timer max late ms', 'timer p99 late ms', 'max GC ms', 'max plan − imagine ms', 'wall s'],
+    rows.map((r) => [r.label, r.agentSteps, r.decisions, r.imagineCalls, r.meanImagineMs, r.maxLagMs, r.p99LagMs, r.tickerMaxLateMs, r.tickerP99LateMs, r.maxGcMs, r.maxPlanOutsideImagineMs, r.wallS]),
     log,
   );
   return rows;

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { archFromManifest, decisionFlops } from './flops.js';
-import { benchScorer, measureDecision, openModel, type DecisionRow, type RunMode } from './decision.js';
+import { benchScorer, branchesOf, measureDecision, openModel, type DecisionRow, type RunMode } from './decision.js';
 import { SHIPPED_MODEL, table } from './util.js';
 
 export interface GrowthRow {
@@ -42,8 +42,7 @@ export async function benchGrowth(modelDir: string = SHIPPED_MODEL, options: Gro
   const rows: GrowthRow[] = [];
   try {
     const arch = archFromManifest(wm.manifest);
-    const g = wm.info.defaultGuidance;
-    const branches = g.kind === 'joint' && g.scale !== 1 ? 2 : g.kind === 'two-scale' && g.context !== g.instruction ? 3 : g.kind === 'none' ? 1 : 2;
+    const branches = branchesOf(wm.info.defaultGuidance);
     const scorer = benchScorer();
     const axis = async (name: GrowthRow['axis'], configs: readonly { context: number; candidates: number }[]): Promise<void> => {
       const measured: DecisionRow[] = [];

@@ -86,12 +86,13 @@ export interface LeversOptions {
 export function defaultVariants(threads: number): LeverVariant[] {
   const base: LoadWorldModelOptions = { threads };
   return [
-    { name: 'baseline: worker, cache on, opt all, 2 threads', mode: 'worker', options: base },
+    { name: 'baseline: worker, cache on, opt all, 2 threads, no spinning', mode: 'worker', options: base },
     { name: 'context cache off', mode: 'worker', options: { ...base, contextCache: false } },
     { name: 'graph optimisation: disabled', mode: 'worker', options: { ...base, graphOptimizationLevel: 'disabled' } },
     { name: 'graph optimisation: basic', mode: 'worker', options: { ...base, graphOptimizationLevel: 'basic' } },
     { name: 'graph optimisation: extended', mode: 'worker', options: { ...base, graphOptimizationLevel: 'extended' } },
     { name: '1 intra-op thread', mode: 'worker', options: { ...base, threads: 1 } },
+    { name: 'thread spinning on (onnxruntime default)', mode: 'worker', options: { ...base, threadSpinning: true } },
     { name: 'in process (no worker)', mode: 'in-process', options: base },
     { name: 'guidance ω = 1 (one branch)', mode: 'worker', options: base, guidance: { kind: 'joint', scale: 1 } },
   ];
@@ -162,12 +163,18 @@ async function sessionLevers(dir: string, threads: number, candidates: number, c
     }
     return feeds;
   };
-  const base: ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionProviders: ['cpu'] };
-  const timeRuns = async (s: ort.InferenceSession, fresh: boolean): Promise<number> => {
-    const reused = make();
-    for (let i = 0; i < 2; i++) await s.run(reused, ['pred']);
+  const base: ort.InferenceSession.SessionOptions = {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionProviders: ['cpu'],
+    extra: { session: { intra_op: { allow_spinning: '0' } } }, // as the SDK's sessions
+  };
+  const reused = make();
+  const timeRuns = async (s: ort.InferenceSession, fresh: boolean, count: number): Promise<number> => {
+    if (count === 0) for (let i = 0; i < 2; i++) await s.run(reused, ['pred']);
     const t: number[] = [];
-    for (let i = 0; i < runs; i++) {
+    for (let i = 0; i < count; i++) {
       const t0 = performance.now();
       const feeds = fresh ? copyFeeds(reused) : reused;
       await s.run(feeds, ['pred']);
@@ -193,9 +200,13 @@ async function sessionLevers(dir: string, threads: number, candidates: number, c
       { name: 'parallel executor, 2 inter-op threads', s: sPar, fresh: false },
       { name: 'saved optimised model (optimizedModelFilePath)', s: sOpt, fresh: false, createMs: createOpt },
     ];
-    // round-robin: a few runs of each per round
+    // one run of each per round, order alternating, `runs` rounds; warm-up first
+    for (const r of rows) await timeRuns(r.s, r.fresh, 0);
     const acc = rows.map(() => [] as number[]);
-    for (let round = 0; round < 3; round++) for (const [i, r] of rows.entries()) acc[i]?.push(await timeRuns(r.s, r.fresh));
+    for (let round = 0; round < runs; round++) {
+      const order = round % 2 === 0 ? [...rows.keys()] : [...rows.keys()].reverse();
+      for (const i of order) acc[i]?.push(await timeRuns((rows[i] as (typeof rows)[number]).s, (rows[i] as (typeof rows)[number]).fresh, 1));
+    }
     const ms = acc.map((a) => median(a));
     for (const s of [sBase, sPar, sOpt]) await s.release();
     return rows.map((r, i) => ({ name: r.name, runMs: ms[i] as number, vsBaseline: (ms[i] as number) / (ms[0] as number), ...(r.createMs !== undefined ? { createMs: r.createMs } : {}) }));
@@ -231,7 +242,9 @@ export async function benchLevers(modelDir: string = SHIPPED_MODEL, options: Lev
     const requests = variants.map((v, i) => benchRequest((models[i] as BenchModel).info, actionIdsOf((models[i] as BenchModel).manifest), { ...config, ...(v.guidance ? { guidance: v.guidance } : {}) }));
     for (const [i, m] of models.entries()) await timeDecision(m, requests[i] as ImagineRequest, scorer); // warm-up
     for (let r = 0; r < rounds; r++) {
-      for (const [i, m] of models.entries()) samples[i]?.push(await timeDecision(m, requests[i] as ImagineRequest, scorer));
+      // alternate the order every round, so no variant always follows the same neighbour
+      const order = r % 2 === 0 ? [...models.keys()] : [...models.keys()].reverse();
+      for (const i of order) samples[i]?.push(await timeDecision(models[i] as BenchModel, requests[i] as ImagineRequest, scorer));
     }
   } finally {
     for (const m of models) await m.dispose();
@@ -255,7 +268,7 @@ export async function benchLevers(modelDir: string = SHIPPED_MODEL, options: Lev
   await probe.dispose();
   let session: SessionLeverRow[] = [];
   if (shapes !== undefined) {
-    session = await sessionLevers(modelDir, threads, config.candidates, config.context, 8, (n) => shapes[n]?.shape ?? []);
+    session = await sessionLevers(modelDir, threads, config.candidates, config.context, 24, (n) => shapes[n]?.shape ?? []);
     table(
       ['session variant (denoiser_step.onnx alone)', 'run ms', 'vs reused', 'create ms'],
       session.map((r) => [r.name, r.runMs, r.vsBaseline, r.createMs ?? '']),

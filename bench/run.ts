@@ -3,8 +3,9 @@
  *
  *  1. built-in simulator frames/s (64×64, 256×256)
  *  2. protocol v4s.sim.v1 over loopback: steps/s, round trip p50/p95, raw and PNG, both sizes
- *  3. a planning decision with the model package: 1/4/8/16 candidates × 4/8/16 steps, breakdown, peak RSS
- *  4. the PyTorch eager reference (training/bench_torch.py): same decisions, ratio per configuration
+ *  3. a planning decision with the model package: 1/4/8/16 candidates × 2/4/8/16 steps, breakdown, peak RSS
+ *  4. the PyTorch eager reference (training/bench_torch.py): same decisions, interleaved with the SDK's, ratio
+ *     per configuration
  *  5. FLOPs per decision / measured time against this machine's measured dense-matmul peak
  *  6. event-loop lag in the agent while plans are computed (model in process vs in a worker thread)
  *  7. growth of decision time with context frames and candidates
@@ -21,14 +22,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { benchProtocol, type ProtocolBenchRow } from './protocol.js';
 import { benchSimulator, type SimBenchRow } from './sim.js';
-import { benchDecisions, type DecisionRow } from './decision.js';
+import { actionIdsOf, benchScorer, branchesOf, openModel, printDecisionRows, summarizeDecisions, timeDecision, type DecisionRow, type DecisionSample } from './decision.js';
 import { benchEventLoop, type EventLoopRow } from './event-loop.js';
 import { archFromManifest, decisionFlops } from './flops.js';
 import { benchGrowth, type GrowthRow } from './growth.js';
 import { benchLevers, type LeversResult } from './levers.js';
 import { benchMatmulPeak, type MatmulPeak } from './matmul-peak.js';
-import { benchTorch, type TorchResult } from './torch-reference.js';
-import { ROOT, SHIPPED_MODEL, table } from './util.js';
+import { TorchSession, torchRow, type TorchInfo, type TorchRow, type TorchSample, type TorchVariant } from './torch-reference.js';
+import { ROOT, RssSampler, SHIPPED_MODEL, benchRequest, table } from './util.js';
 import { loadManifest } from '../src/worldmodel/manifest.js';
 
 const SECTIONS = ['sim', 'protocol', 'decision', 'torch', 'flops', 'event-loop', 'growth', 'levers'] as const;
@@ -71,12 +72,23 @@ interface Results {
   simulator?: SimBenchRow[];
   protocol?: ProtocolBenchRow[];
   decision?: DecisionRow[];
-  torch?: TorchResult & { ratios?: RatioRow[] };
+  torch?: TorchResults;
   flops?: { matmul: MatmulPeak; rows: FlopsRow[]; torchProfilerCrossCheck?: Record<string, number> };
   eventLoop?: EventLoopRow[];
   growth?: GrowthRow[];
   levers?: LeversResult;
   targets?: TargetCheck[];
+}
+
+interface TorchResults {
+  readonly available: boolean;
+  readonly reason?: string;
+  readonly info?: TorchInfo;
+  readonly rows: TorchRow[];
+  readonly ratios?: RatioRow[];
+  /** torch.profiler FLOPs of one decision at 8 candidates, 8 steps. */
+  readonly flops?: { readonly full: number; readonly cached: number };
+  readonly matmul?: readonly { readonly n: number; readonly gflops: number }[];
 }
 
 interface RatioRow {
@@ -143,7 +155,8 @@ async function main(): Promise<void> {
   if (manifest) results.meta['modelName'] = manifest.name;
   if (manifest) results.meta['modelProvenance'] = manifest.provenance;
 
-  const grid = { candidates: q ? [1, 8] : [1, 4, 8, 16], steps: q ? [4, 8] : [4, 8, 16], repeats: q ? 2 : 3 };
+  // 4, 8, 16 steps as issue 7 asks, and 2: the shipped model's default (best quality in `v4s eval-model`)
+  const grid = { candidates: q ? [1, 8] : [1, 4, 8, 16], steps: q ? [2, 8] : [2, 4, 8, 16], repeats: q ? 2 : 3 };
 
   if (args.only.has('sim')) {
     heading('1. built-in simulator');
@@ -166,39 +179,72 @@ async function main(): Promise<void> {
     return;
   }
   if (args.only.has('decision')) {
-    heading('3. a planning decision (imagine + scoring), model in a worker thread');
-    results.decision = await benchDecisions(args.model, { ...grid, threads: args.threads, log });
-    await save();
-  }
-  if (args.only.has('torch')) {
-    heading('4. PyTorch eager reference (training/bench_torch.py)');
-    const torch = await benchTorch(args.model, { ...grid, threads: args.threads, flops: true, matmul: true, log });
-    results.torch = torch;
-    if (!torch.available) log(`skipped: ${torch.reason ?? ''}`);
-    else {
-      log(`torch ${torch.torch ?? '?'}, ${torch.threads ?? '?'} threads, weights: ${torch.weights ?? '?'} (max |torch − parity.json| ${torch.parityMaxAbsError ?? 'n/a'})`);
-      const ratios: RatioRow[] = [];
-      for (const d of results.decision ?? []) {
-        const full = torch.rows.find((r) => r.candidates === d.candidates && r.steps === d.steps && r.variant === 'full');
-        const cached = torch.rows.find((r) => r.candidates === d.candidates && r.steps === d.steps && r.variant === 'cached');
-        if (!full || !cached) continue;
-        ratios.push({
-          candidates: d.candidates,
-          steps: d.steps,
-          sdkImagineMs: d.imagineMs,
-          sdkDecisionMs: d.decisionMs,
-          torchFullMs: full.totalMs,
-          torchCachedMs: cached.totalMs,
-          speedupVsFull: full.totalMs / d.imagineMs,
-          speedupVsCached: cached.totalMs / d.imagineMs,
-        });
+    heading(`3-4. a planning decision (imagine + scoring; model in a worker thread)${args.only.has('torch') ? ', interleaved with the PyTorch eager reference' : ''}`);
+    const torch = args.only.has('torch') ? await TorchSession.start(args.model, { threads: args.threads }) : { reason: 'not asked for (--only)' };
+    const wm = await openModel(args.model, 'worker', { threads: args.threads });
+    const scorer = benchScorer();
+    const decision: DecisionRow[] = [];
+    const torchRows: TorchRow[] = [];
+    try {
+      if (torch instanceof TorchSession) {
+        log(`torch ${torch.info.torch}, ${torch.info.threads} threads (inter-op ${torch.info.interopThreads}), OMP_WAIT_POLICY=${torch.info.ompWaitPolicy ?? 'unset'}, weights: ${torch.info.weights} (max |torch − parity.json| ${torch.info.parityMaxAbsError ?? 'n/a'})`);
+      } else log(`PyTorch reference skipped: ${torch.reason}`);
+      for (const candidates of grid.candidates) {
+        for (const steps of grid.steps) {
+          const config = { candidates, steps, context: 4 };
+          const request = benchRequest(wm.info, actionIdsOf(wm.manifest), config);
+          const rss = new RssSampler().start();
+          await timeDecision(wm, request, scorer); // warm-up
+          const sdk: DecisionSample[] = [];
+          const ref: Record<TorchVariant, TorchSample[]> = { full: [], cached: [] };
+          let batch = 0;
+          if (torch instanceof TorchSession) for (const v of ['full', 'cached'] as const) await torch.decision(candidates, steps, v, 0, true);
+          for (let r = 0; r < grid.repeats; r++) {
+            sdk.push(await timeDecision(wm, request, scorer));
+            if (torch instanceof TorchSession) {
+              for (const v of ['full', 'cached'] as const) {
+                const got = await torch.decision(candidates, steps, v, 1);
+                batch = got.batch;
+                ref[v].push(...got.samples);
+              }
+            }
+          }
+          decision.push(summarizeDecisions(wm, 'worker', config, sdk, rss.stop()));
+          if (torch instanceof TorchSession) for (const v of ['full', 'cached'] as const) torchRows.push(torchRow(candidates, steps, v, batch, ref[v]));
+        }
       }
-      results.torch = { ...torch, ratios };
-      table(
-        ['cands', 'steps', 'SDK imagine ms', 'SDK +scoring ms', 'torch full ms', 'torch cached ms', 'speed-up vs full', 'vs cached'],
-        ratios.map((r) => [r.candidates, r.steps, r.sdkImagineMs, r.sdkDecisionMs, r.torchFullMs, r.torchCachedMs, `${r.speedupVsFull.toFixed(2)}×`, `${r.speedupVsCached.toFixed(2)}×`]),
-        log,
-      );
+      printDecisionRows(decision, log);
+      results.decision = decision;
+      if (torch instanceof TorchSession) {
+        const ratios: RatioRow[] = [];
+        for (const d of decision) {
+          const full = torchRows.find((r) => r.candidates === d.candidates && r.steps === d.steps && r.variant === 'full');
+          const cached = torchRows.find((r) => r.candidates === d.candidates && r.steps === d.steps && r.variant === 'cached');
+          if (!full || !cached) continue;
+          ratios.push({
+            candidates: d.candidates,
+            steps: d.steps,
+            sdkImagineMs: d.imagineMs,
+            sdkDecisionMs: d.decisionMs,
+            torchFullMs: full.totalMs,
+            torchCachedMs: cached.totalMs,
+            speedupVsFull: full.totalMs / d.imagineMs,
+            speedupVsCached: cached.totalMs / d.imagineMs,
+          });
+        }
+        log('');
+        log('PyTorch eager reference, same decisions (encode + denoise + decode; the SDK column is imagine() alone, scoring apart)');
+        table(
+          ['cands', 'steps', 'SDK imagine ms', 'SDK +scoring ms', 'torch full ms', 'torch cached ms', 'speed-up vs full', 'vs cached'],
+          ratios.map((r) => [r.candidates, r.steps, r.sdkImagineMs, r.sdkDecisionMs, r.torchFullMs, r.torchCachedMs, `${r.speedupVsFull.toFixed(2)}×`, `${r.speedupVsCached.toFixed(2)}×`]),
+          log,
+        );
+        results.torch = { available: true, info: torch.info, rows: torchRows, ratios };
+        if (args.only.has('flops')) results.torch = { ...results.torch, flops: await torch.flops(), matmul: await torch.matmul() };
+      } else results.torch = { available: false, reason: torch.reason, rows: [] };
+    } finally {
+      await wm.dispose();
+      if (torch instanceof TorchSession) await torch.close();
     }
     await save();
   }
@@ -207,8 +253,7 @@ async function main(): Promise<void> {
     const matmul = await benchMatmulPeak({ threads: args.threads, seconds: q ? 0.5 : 1.5 });
     const arch = archFromManifest(manifest);
     const torchPeak = Math.max(0, ...(results.torch?.matmul ?? []).map((m) => m.gflops));
-    const g = manifest.defaults.guidance;
-    const branches = g.kind === 'joint' && g.scale === 1 ? 1 : g.kind === 'two-scale' && g.context !== g.instruction ? 3 : g.kind === 'none' ? 1 : 2;
+    const branches = branchesOf(manifest.defaults.guidance);
     const rows: FlopsRow[] = [];
     if (arch) {
       for (const d of results.decision ?? []) {
@@ -256,14 +301,14 @@ async function main(): Promise<void> {
   }
   if (args.only.has('levers')) {
     heading('8. levers');
-    results.levers = await benchLevers(args.model, { rounds: q ? 1 : 5, threads: args.threads, log });
+    results.levers = await benchLevers(args.model, { rounds: q ? 1 : 8, threads: args.threads, log });
     await save();
   }
 
   // Targets at 8 candidates, the model's horizon, 8 steps.
   const d8 = results.decision?.find((r) => r.candidates === 8 && r.steps === 8);
   const r8 = results.torch?.ratios?.find((r) => r.candidates === 8 && r.steps === 8);
-  const worker = results.eventLoop?.find((r) => r.mode === 'worker');
+  const worker = results.eventLoop?.find((r) => r.label === 'worker thread');
   const targets: TargetCheck[] = [
     {
       name: 'SDK vs PyTorch eager',

@@ -6,9 +6,11 @@
  * frames, non-contiguous positions) and seed; every decision imagines `candidates` futures of `horizon` frames
  * with the model's default sampler and guidance. With `--remote`, the model runs behind the Open Inference
  * Protocol test double (test/support/oip-double.ts) over loopback HTTP, to show the protocol's overhead.
+ * Besides wall-clock rates it prints the process's CPU time per decision, which hardly depends on other jobs
+ * sharing the machine. Figures and what they mean: docs/scaling.md §5.
  *
  * Run: npx tsx bench/scale.ts [modelDir] [--agents 1,4,16] [--decisions 2] [--candidates 8] [--threads 2]
- *                              [--window 5] [--no-baseline] [--remote]
+ *                              [--window 5] [--max-candidates n] [--no-baseline] [--remote]
  *      (default model: the shipped one, models/v4s-builtin-small; e.g. test/fixtures/models/bench without it)
  */
 import { existsSync } from 'node:fs';
@@ -39,6 +41,11 @@ export interface ScaleBenchRow {
   readonly runsPerDecision: number;
   /** Median latency of one agent's decision, ms. */
   readonly p50Ms: number;
+  /**
+   * CPU time of this process (all threads: onnxruntime's pool included) per decision, ms. Unlike wall time it
+   * hardly depends on other processes sharing the machine, so it compares modes fairly on a busy CPU.
+   */
+  readonly cpuMsPerDecision: number;
 }
 
 export interface ScaleBenchOptions {
@@ -47,6 +54,8 @@ export interface ScaleBenchOptions {
   readonly candidates?: number;
   readonly threads?: number;
   readonly windowMs?: number;
+  /** `BatchingWorldModel` maxCandidates: candidates of all agents in one batch (default: no limit). */
+  readonly maxCandidates?: number;
   /** Also run the agents without batching (default true). */
   readonly baseline?: boolean;
   /** Serve the model through the OIP test double and use a RemoteWorldModel (default false). */
@@ -125,10 +134,11 @@ export async function benchScale(modelDir: string = SHIPPED_MODEL, options: Scal
   const branches = (model.info.defaultGuidance.kind === 'two-scale' ? 3 : model.info.defaultGuidance.kind === 'joint' && model.info.defaultGuidance.scale !== 1 ? 2 : 1);
   log(
     `model ${m.name}${options.remote ? ' (remote, OIP test double over loopback HTTP)' : ''} · ${candidates} candidates × ${branches} guidance branches · ` +
-      `${m.defaults.sampler.kind} ${m.defaults.sampler.steps} steps · horizon ${m.horizon} · ${decisions} decisions per agent · threads ${options.threads ?? 'all'}`,
+      `${m.defaults.sampler.kind} ${m.defaults.sampler.steps} steps · horizon ${m.horizon} · ${decisions} decisions per agent · threads ${options.threads ?? 'all'}` +
+      (options.maxCandidates !== undefined ? ` · batches of ≤ ${options.maxCandidates} candidates` : ''),
   );
-  log('agents | mode      | wall s | decisions/s | frames/s | calls/batch | runs/decision | p50 ms');
-  log('------ | --------- | ------ | ----------- | -------- | ----------- | ------------- | ------');
+  log('agents | mode      | wall s | decisions/s | frames/s | calls/batch | runs/decision | p50 ms | CPU ms/decision');
+  log('------ | --------- | ------ | ----------- | -------- | ----------- | ------------- | ------ | ---------------');
   const rows: ScaleBenchRow[] = [];
   await model.imagine(request(model, 0, 0, candidates)); // warm-up: workspaces, thread pools
   const frames = candidates * m.horizon;
@@ -136,9 +146,16 @@ export async function benchScale(modelDir: string = SHIPPED_MODEL, options: Scal
   try {
     for (const n of counts) {
       for (const mode of modes) {
-        const shared = mode === 'batched' ? new BatchingWorldModel(model, { windowMs: options.windowMs ?? 5, maxBatch: Math.max(16, n), disposeInner: false }) : undefined;
+        const shared = mode === 'batched' ? new BatchingWorldModel(model, {
+                windowMs: options.windowMs ?? 5,
+                maxBatch: Math.max(16, n),
+                ...(options.maxCandidates !== undefined ? { maxCandidates: options.maxCandidates } : {}),
+                disposeInner: false,
+              }) : undefined;
         model.resetStats();
+        const cpu0 = process.cpuUsage();
         const { wallMs, latencies } = await runAgents(shared ?? model, model, n, decisions, candidates);
+        const cpu = process.cpuUsage(cpu0);
         const total = n * decisions;
         const st = model.stats();
         const row: ScaleBenchRow = {
@@ -151,11 +168,12 @@ export async function benchScale(modelDir: string = SHIPPED_MODEL, options: Scal
           callsPerBatch: shared ? total / Math.max(1, shared.stats().batches) : 1,
           runsPerDecision: st.sessionRuns / total,
           p50Ms: median(latencies),
+          cpuMsPerDecision: (cpu.user + cpu.system) / 1000 / total,
         };
         rows.push(row);
         log(
           `${String(n).padStart(6)} | ${mode.padEnd(9)} | ${row.wallS.toFixed(2).padStart(6)} | ${row.decisionsPerS.toFixed(2).padStart(11)} | ${row.framesPerS.toFixed(1).padStart(8)} | ` +
-            `${row.callsPerBatch.toFixed(1).padStart(11)} | ${row.runsPerDecision.toFixed(2).padStart(13)} | ${row.p50Ms.toFixed(0).padStart(6)}`,
+            `${row.callsPerBatch.toFixed(1).padStart(11)} | ${row.runsPerDecision.toFixed(2).padStart(13)} | ${row.p50Ms.toFixed(0).padStart(6)} | ${row.cpuMsPerDecision.toFixed(0).padStart(15)}`,
         );
         if (shared) await shared.dispose();
       }
@@ -182,6 +200,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     ...(num('--candidates') !== undefined ? { candidates: num('--candidates') as number } : {}),
     ...(num('--threads') !== undefined ? { threads: num('--threads') as number } : {}),
     ...(num('--window') !== undefined ? { windowMs: num('--window') as number } : {}),
+    ...(num('--max-candidates') !== undefined ? { maxCandidates: num('--max-candidates') as number } : {}),
     ...(args.includes('--no-baseline') ? { baseline: false } : {}),
     ...(args.includes('--remote') ? { remote: true } : {}),
   };

@@ -45,6 +45,17 @@ def onnx_initializers(path):
     return m, inits
 
 
+def denoiser_like(path, manifest):
+    """A Denoiser of model.py with the package's sizes (depth, width, heads, vocabularies), read from its ONNX."""
+    _, inits = onnx_initializers(path)
+    depth = len({k.split(".")[1] for k in inits if k.startswith("blocks.") and k.endswith(".ln1.weight")})
+    d = inits["ln_out.weight"].shape[0]
+    heads = manifest["tensors"]["context"]["outputs"]["context_k"]["shape"][2]
+    lat = manifest["latent"]
+    return Denoiser(zc=lat["channels"], zh=lat["height"], d=d, depth=depth, heads=heads,
+                    n_actions=inits["act_emb.weight"].shape[0] - 1, n_goals=inits["goal_emb.weight"].shape[0] - 2)
+
+
 def denoiser_state_from_onnx(path, net):
     """Map denoiser.onnx's initializers onto the module's parameters. torch.onnx names most by parameter;
     a Linear on 3-D input becomes MatMul(x, W^T) + Add(bias) with an anonymous W^T, found through its bias."""
@@ -215,6 +226,34 @@ def matmul_peak(threads, sizes=(256, 512, 1024, 2048), seconds=1.0):
     return rows
 
 
+def serve(net, senc, sdec, manifest, args):
+    cache = {}
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        req = json.loads(line)
+        op = req.get("op", "decision")
+        with torch.inference_mode():
+            if op == "decision":
+                key = (req["candidates"], req["steps"], req.get("context", args.context))
+                if key not in cache:
+                    cache[key] = Decision(net, senc, sdec, manifest, key[2], key[0], key[1])
+                dec = cache[key]
+                cached = req.get("variant", "full") == "cached"
+                if req.get("warmup", False):
+                    dec.run(cached)
+                runs = [dec.run(cached) for _ in range(int(req.get("repeats", 1)))]
+                out = {"candidates": key[0], "steps": key[1], "context": key[2], "variant": req.get("variant", "full"),
+                       "batch": key[0] * dec.nb, "samples": [{k: r[k] for k in ("encodeMs", "denoiseMs", "decodeMs", "totalMs")} for r in runs]}
+            elif op == "flops":
+                out = {"flops": count_flops(Decision(net, senc, sdec, manifest, args.context, 8, 8))}
+            elif op == "matmul":
+                out = {"matmul": matmul_peak(args.threads)}
+            else:
+                out = {"error": f"unknown op {op}"}
+        print(json.dumps(out), flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(prog="bench_torch.py")
     p.add_argument("--model", default="models/v4s-builtin-small")
@@ -226,6 +265,10 @@ def main():
     p.add_argument("--variants", default="full,cached")
     p.add_argument("--flops", action="store_true", help="count one decision's FLOPs (8 candidates, 8 steps)")
     p.add_argument("--matmul", action="store_true", help="measure dense fp32 matmul GFLOP/s")
+    p.add_argument("--serve", action="store_true",
+                   help="read JSON requests from stdin, one a line, answer one JSON line each (for interleaved runs): "
+                        '{"op": "decision", "candidates": 8, "steps": 8, "variant": "full", "repeats": 1, "warmup": true}, '
+                        '{"op": "flops"}, {"op": "matmul"}')
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     try:
@@ -234,13 +277,17 @@ def main():
         pass
     with open(os.path.join(args.model, "manifest.json")) as f:
         manifest = json.load(f)
-    net = Denoiser(zc=8, zh=8, d=128, depth=5, heads=4, n_actions=4, n_goals=6).eval()
+    net = denoiser_like(os.path.join(args.model, "denoiser.onnx"), manifest).eval()
     denoiser_state_from_onnx(os.path.join(args.model, "denoiser.onnx"), net)
     senc, sdec = codec_from_onnx(args.model)
     result = {"torch": torch.__version__, "threads": torch.get_num_threads(), "interopThreads": torch.get_num_interop_threads(),
               "ompWaitPolicy": os.environ.get("OMP_WAIT_POLICY"), "model": manifest["name"], "context": args.context,
               "weights": "the package's ONNX initializers", "parityMaxAbsError": parity_error(args.model, net, senc),
               "rows": []}
+    if args.serve:
+        print(json.dumps(result), flush=True)
+        serve(net, senc, sdec, manifest, args)
+        return
     variants = [v for v in args.variants.split(",") if v]
     with torch.inference_mode():
         for n in [int(c) for c in args.candidates.split(",") if c]:

@@ -20,6 +20,8 @@ export {
   type PackageWorldModelOptions,
   type WorldModelRuntimeStats,
 } from './onnx-world-model.js';
+// The same package run in a worker thread: planning never blocks the caller's event loop
+export { loadWorkerWorldModel, WorkerWorldModel, type WorkerWorldModelOptions } from './worker-world-model.js';
 export { MODEL_ROLES, type ModelBackend, type ModelRole, type BackendTensor, type BackendFeeds, type BackendOutput, type BackendOutputs } from './backend.js';
 
 // Remote models (Open Inference Protocol v2: Triton, KServe, MLServer) and many agents sharing one model

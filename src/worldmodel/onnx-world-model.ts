@@ -61,6 +61,13 @@ export interface LoadWorldModelOptions {
    * `false` runs the full denoiser at every step and does not load the split's files.
    */
   readonly contextCache?: boolean;
+  /**
+   * Whether onnxruntime's intra-op threads spin while they wait for work. Default false: they sleep (the
+   * counterpart of OMP_WAIT_POLICY=PASSIVE). Spinning threads take CPU from everything else in an agent's
+   * process and machine (simulator, scoring, other models); docs/performance.md measures both. `true` is
+   * onnxruntime's own default, worth it only on cores that run the model alone.
+   */
+  readonly threadSpinning?: boolean;
 }
 
 /** The sampled latents of one candidate, before decoding (for tests, diagnostics and latent-space metrics). */
@@ -152,6 +159,7 @@ async function createSession(
   const base: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
     interOpNumThreads: 1,
+    ...(options.threadSpinning === true ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
     ...(options.threads !== undefined ? { intraOpNumThreads: options.threads } : {}),
   };
   if (device.current === 'cuda') {
