@@ -12,6 +12,7 @@
  * const { best } = await cem.optimise(async (cands) => cands.map(score));
  * ```
  */
+import { mulberry32 } from './random-planner.js';
 import { V4sError } from '../errors.js';
 import type { Pose } from '../types.js';
 import type { WorldModelActionSpec } from '../worldmodel/world-model.js';
@@ -22,16 +23,9 @@ export type ActionVocabulary = Readonly<Record<string, WorldModelActionSpec>>;
 /** A seeded uniform generator of floats in [0, 1). */
 export type Rng = () => number;
 
-/** mulberry32: a small, fast, seeded PRNG. Same seed → same sequence. */
+/** mulberry32 (the random planner's generator): a small, fast, seeded PRNG. Same seed → same sequence. */
 export function createRng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }
 
 /** How an action moves the agent, for pruning and dead reckoning. */
