@@ -112,6 +112,24 @@ describe('WorldModelPlanner', () => {
     assert.deepEqual(lenient.actions, [{ name: 'stop' }]);
   });
 
+  it('uses the model’s own stop calibration (manifest calibration.stop) over the defaults, and the stop option over both', async () => {
+    const far = blobMap(3, 5, 2, 6, 0.6); // confidence 0.6, bottom 0 (rows 2..5 only)
+    // Defaults (objectBottom 0.9) do not stop on this view.
+    const plain = new ScriptedWorldModel(chairAhead('F'));
+    plain.currentGrounding = far;
+    assert.notEqual((await new Harness(new WorldModelPlanner(plain), OBJECT_GOAL).plan()).actions[0]?.name, 'stop');
+    // A model calibrated to stop without bottom contact does.
+    const calibrated = new ScriptedWorldModel(chairAhead('F'), modelInfo(16, { stopCalibration: { objectArea: 0.05, objectConfidence: 0.5, objectBottom: 0, objectNearBottom: 0 } }));
+    calibrated.currentGrounding = far;
+    const stop = await new Harness(new WorldModelPlanner(calibrated), OBJECT_GOAL).plan();
+    assert.deepEqual(stop.actions, [{ name: 'stop' }]);
+    // The caller's stop option wins over the calibration.
+    const strict = new ScriptedWorldModel(chairAhead('F'), modelInfo(16, { stopCalibration: { objectArea: 0.05, objectConfidence: 0.5, objectBottom: 0, objectNearBottom: 0 } }));
+    strict.currentGrounding = far;
+    const go = await new Harness(new WorldModelPlanner(strict, { stop: { objectConfidence: 0.9 } }), OBJECT_GOAL).plan();
+    assert.notEqual(go.actions[0]?.name, 'stop');
+  });
+
   it('stops near the goal when no candidate imagines a better view of it, after `consecutive` votes', async () => {
     // Bottom contact 0.85 (near, not "reached" at 0.9); every imagined future loses the goal.
     const wm = new ScriptedWorldModel(() => ({}));

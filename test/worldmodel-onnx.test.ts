@@ -84,6 +84,24 @@ describe('worldmodel onnx: loading and validation', function () {
     await rejectsWith(load(await fixtureCopy('linear', (j) => setPath(j, ['defaults', 'sampler', 'kind'], 'heun'))), 'E_MODEL_MANIFEST', '/defaults/sampler');
   });
 
+  it('calibration.stop reaches WorldModelInfo.stopCalibration; an out-of-range threshold is refused by path', async () => {
+    const stop = { objectArea: 0.05, objectConfidence: 0.2, objectBottom: 0.8 };
+    const m = await load(await fixtureCopy('linear', (j) => setPath(j, ['calibration'], { method: 'test', stop })));
+    try {
+      assert.deepEqual(m.info.stopCalibration, stop);
+    } finally {
+      await m.dispose();
+    }
+    const plain = await load(fixtureDir('linear'));
+    try {
+      assert.equal(plain.info.stopCalibration, undefined);
+    } finally {
+      await plain.dispose();
+    }
+    await rejectsWith(load(await fixtureCopy('linear', (j) => setPath(j, ['calibration'], { stop: { objectArea: 2 } }))), 'E_MODEL_MANIFEST', '/calibration/stop/objectArea');
+    await rejectsWith(load(await fixtureCopy('linear', (j) => setPath(j, ['calibration'], { stop: { area: 0.1 } }))), 'E_MODEL_MANIFEST', 'unknown field "area"');
+  });
+
   it('E_MODEL_MANIFEST on semantic errors: prediction vs schedule, sampler vs schedule, ranges, paths', async () => {
     await rejectsWith(load(await fixtureCopy('linear', (j) => setPath(j, ['prediction'], 'eps'))), 'E_MODEL_MANIFEST', '/prediction', 'flow schedule');
     await rejectsWith(load(await fixtureCopy('linear', (j) => setPath(j, ['defaults', 'sampler'], { kind: 'ddim', steps: 4 }))), 'E_MODEL_MANIFEST', '/defaults/sampler/kind');

@@ -100,7 +100,11 @@ export type CandidateSource =
  * ImageNav: `imageGoalSimilarity` (structure × colour) ≥ 0.65 between the current frame and the goal image
  * (on 5,600 views of built-in dev scenes 100000–100039, about 88 % of views passing were within the 1 m success
  * radius; similarity is an ambiguous signal for ImageNav in look-alike rooms). PointNav: distance ≤ 0.3 m (success is
- * ≤ 0.36 m). All to be re-calibrated for a learned model's maps on dev seeds.
+ * ≤ 0.36 m).
+ *
+ * A model package may carry its own ObjectNav thresholds, calibrated on dev seeds for its learned maps
+ * (`WorldModelInfo.stopCalibration`, manifest `calibration.stop`, `scripts/calibrate-stop.ts`); they replace
+ * these defaults, and the `stop` option replaces both.
  */
 export interface StopThresholds {
   /** ObjectNav reached: smallest mean grounding probability (≈ fraction of the view the goal covers). Default 0.02. */
@@ -240,7 +244,8 @@ export class WorldModelPlanner implements Planner {
     this.#wm = worldModel;
     this.#opts = options;
     this.name = options.name ?? `wm:${worldModel.info.name}`;
-    this.#stop = { ...DEFAULT_STOP, ...options.stop };
+    // Defaults (calibrated on true masks) < the model's own calibration of its grounding < the caller's.
+    this.#stop = { ...DEFAULT_STOP, ...worldModel.info.stopCalibration, ...options.stop };
     this.#actionsPerPlan = options.actionsPerPlan ?? 1;
     if (!Number.isInteger(this.#actionsPerPlan) || this.#actionsPerPlan < 1) {
       throw new V4sError('E_CONFIG', `WorldModelPlanner: actionsPerPlan must be a positive integer, got ${String(options.actionsPerPlan)}`);

@@ -11,7 +11,7 @@ import { V4sError } from '../errors.js';
 import type { Capabilities } from '../sim-adapters/environment.js';
 import type { NoiseSchedule } from './samplers.js';
 import { PREDICTIONS_FOR_SCHEDULE, SAMPLER_FOR_SCHEDULE } from './samplers.js';
-import type { GuidanceConfig, PredictionType, SamplerConfig, WorldModelActionSpec, WorldModelInfo } from './world-model.js';
+import type { GroundingStopCalibration, GuidanceConfig, PredictionType, SamplerConfig, WorldModelActionSpec, WorldModelInfo } from './world-model.js';
 
 export const MODEL_FORMAT = 'v4s.model.v1' as const;
 
@@ -102,6 +102,11 @@ export interface ModelManifest {
     readonly denoiserStep?: TensorGroup;
   };
   readonly provenance: Provenance;
+  /**
+   * Calibration of the model's outputs for the planner, measured after training (`scripts/calibrate-stop.ts`):
+   * `stop` holds the ObjectNav stop thresholds on `grounding_current` maps; `method` says how they were found.
+   */
+  readonly calibration?: { readonly stop?: GroundingStopCalibration; readonly method?: string };
 }
 
 const dim = { anyOf: [{ type: 'integer', minimum: 1 }, { type: 'string', minLength: 1 }] };
@@ -280,6 +285,25 @@ export const MANIFEST_SCHEMA = {
       required: ['denoiser'],
       additionalProperties: false,
       properties: { denoiser: tensorGroup, encoder: tensorGroup, decoder: tensorGroup, context: tensorGroup, denoiserStep: tensorGroup },
+    },
+    calibration: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        method: { type: 'string' },
+        stop: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            objectArea: { type: 'number', minimum: 0, maximum: 1 },
+            objectConfidence: { type: 'number', minimum: 0, maximum: 1 },
+            objectBottom: { type: 'number', minimum: 0, maximum: 1 },
+            objectNearArea: { type: 'number', minimum: 0, maximum: 1 },
+            objectNearBottom: { type: 'number', minimum: 0, maximum: 1 },
+            consecutive: { type: 'integer', minimum: 1 },
+          },
+        },
+      },
     },
     provenance: {
       type: 'object',
@@ -585,6 +609,7 @@ export function manifestToInfo(m: ModelManifest): WorldModelInfo {
     defaultSampler: m.defaults.sampler,
     defaultGuidance: m.defaults.guidance,
     ...(m.camera !== undefined ? { hfov: m.camera.hfov } : {}),
+    ...(m.calibration?.stop !== undefined ? { stopCalibration: { ...m.calibration.stop } } : {}),
   };
 }
 

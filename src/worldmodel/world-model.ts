@@ -87,6 +87,22 @@ export interface WorldModelInfo {
   readonly defaultGuidance: GuidanceConfig;
   /** Horizontal field of view (degrees) of the camera the model was trained on, when known. */
   readonly hfov?: number;
+  /**
+   * ObjectNav stop thresholds calibrated for this model's `currentGrounding` maps (manifest
+   * `calibration.stop`, written by `scripts/calibrate-stop.ts`). The world-model planner uses them in place of
+   * its defaults, which were calibrated on true masks; the planner's own `stop` option overrides both.
+   */
+  readonly stopCalibration?: GroundingStopCalibration;
+}
+
+/** ObjectNav stop thresholds on grounding maps (see `StopThresholds` in the planner for their meaning). */
+export interface GroundingStopCalibration {
+  readonly objectArea?: number;
+  readonly objectConfidence?: number;
+  readonly objectBottom?: number;
+  readonly objectNearArea?: number;
+  readonly objectNearBottom?: number;
+  readonly consecutive?: number;
 }
 
 export interface WorldModel {

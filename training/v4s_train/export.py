@@ -141,10 +141,10 @@ def export(args):
             meta = json.load(f)
     manifest = {
         "format": "v4s.model.v1",
-        "name": os.path.basename(os.path.normpath(args.out)),
+        "name": args.name or os.path.basename(os.path.normpath(args.out)),
         "description": "Context-guided latent video diffusion (Video4Spatial design, scaled down) trained on the "
                        "built-in simulator: joint CFG, 3-D RoPE over non-contiguous context, block-causal "
-                       "attention, auxiliary grounding head.",
+                       "attention, auxiliary grounding (a goal-conditioned grounder on the current and imagined latents).",
         "resolution": {"width": 64, "height": 64, "channels": 3},
         "camera": {"hfov": 90},
         "pixelRange": [-1, 1],
@@ -212,6 +212,7 @@ def export(args):
             "commit": git_commit(),
             "exportedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "parameters": int(sum(p.numel() for p in net.parameters())),
+            "grounderSteps": int(s.get("grounder", {}).get("step", 0)),
         },
     }
     with open(os.path.join(args.out, "manifest.json"), "w") as f:
@@ -224,6 +225,7 @@ def main():
     p = argparse.ArgumentParser(prog="v4s_train.export")
     p.add_argument("--ckpt", default="ckpt")
     p.add_argument("--out", required=True)
+    p.add_argument("--name", default=None, help="model name in the manifest (default: the --out folder's name)")
     p.add_argument("--cfg", type=float, default=1.5, help="default joint-CFG scale written to the manifest")
     p.add_argument("--steps", type=int, default=2, help="default number of Euler steps written to the manifest")
     export(p.parse_args())

@@ -12,7 +12,10 @@
   through adaLN on target tokens. `context_mask` / `instruction_mask` (1 keep, 0 drop) switch in learned
   null embeddings: joint classifier-free guidance is trained by dropping them together or apart.
 * Residual clean-latent prediction (x0 = newest context latent + network output), rectified-flow noise.
-* Auxiliary grounding head: per target frame, an 8x8 map of the goal category's presence.
+* Auxiliary grounding head: a small goal-conditioned convolutional grounder maps a latent frame to an 8x8 map
+  of the goal category's presence (fraction of each cell covered). The same grounder reads the current view
+  (the newest context latent, `grounding_current`) and each imagined frame (the predicted clean latent,
+  `grounding`), so imagined and current goal scores are on one scale.
 """
 import math
 
@@ -142,6 +145,31 @@ class Block(nn.Module):
         return x
 
 
+class Grounder(nn.Module):
+    """Goal-category presence per cell of a latent frame: [B, C, 8, 8] latent + goal id -> [B, 8, 8] in [0, 1].
+
+    Three 3x3 convolutions (a 7x7-cell receptive field) with the goal as FiLM on the first two. Its own goal
+    table: 0 = none, 1..n_goals = categories, n_goals + 1 = null.
+    """
+
+    def __init__(self, zc=8, n_goals=6, w=64):
+        super().__init__()
+        self.emb = nn.Embedding(n_goals + 2, 4 * w)
+        nn.init.zeros_(self.emb.weight)
+        self.c1 = nn.Conv2d(zc, w, 3, padding=1)
+        self.c2 = nn.Conv2d(w, w, 3, padding=1)
+        self.c3 = nn.Conv2d(w, w, 3, padding=1)
+        self.out = nn.Conv2d(w, 1, 1)
+        self.w = w
+
+    def forward(self, z, goal):
+        s1, b1, s2, b2 = self.emb(goal).unsqueeze(-1).unsqueeze(-1).chunk(4, dim=1)
+        h = F.silu(self.c1(z) * (1 + s1) + b1)
+        h = F.silu(self.c2(h) * (1 + s2) + b2)
+        h = F.silu(self.c3(h))
+        return torch.sigmoid(self.out(h)).squeeze(1)
+
+
 class Denoiser(nn.Module):
     """Inputs and outputs follow docs/model-package.md (tensor names in export.py)."""
 
@@ -165,10 +193,8 @@ class Denoiser(nn.Module):
         self.out = nn.Linear(d, pd)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
-        self.ground = nn.Linear(d, grid_cells * grid_cells)
-        # grounding of the newest context frame (the current view), for stopping: latent patch + goal -> 2x2 cells
-        self.ground_cur = nn.Sequential(nn.Linear(pd + d, d), nn.SiLU(), nn.Linear(d, grid_cells * grid_cells))
-        self.gc = grid_cells
+        # grounding of a latent frame: the current view (newest context) and each imagined frame's clean latent
+        self.grounder = Grounder(zc, n_goals)
         hd = d // heads
         self.dt, self.dy = hd // 2, hd // 4  # RoPE split of a head: frame / row / column
         self.dx = hd - self.dt - self.dy
@@ -236,20 +262,18 @@ class Denoiser(nn.Module):
             x = blk.target(x, cond, tcos, tsin, kc, vc)
         x = self.ln_out(x)
         pred = self.unpatchify(self.out(x), h) + base.unsqueeze(1)
-        gr = torch.sigmoid(self.ground(x))  # [B, H*tok, gc*gc]
-        gc, gg = self.gc, self.g
-        gr = gr.reshape(b, h, gg, gg, gc, gc).permute(0, 1, 2, 4, 3, 5).reshape(b, h, gg * gc, gg * gc)
-        return pred, gr
+        return pred, self.ground_frames(pred, goal)
 
-    def current_grounding(self, newest, goal, instruction_mask):
-        """newest [B, C, h, w] context latent -> [B, gh, gw] probability of the goal category per cell."""
-        b = newest.shape[0]
-        g = torch.where(instruction_mask > 0.5, goal, torch.full_like(goal, self.n_goals + 1))
-        p = self.patchify(newest.unsqueeze(1))  # [B, tok, pd]
-        ge = self.goal_emb(g).unsqueeze(1).expand(b, self.tok, self.d)
-        o = torch.sigmoid(self.ground_cur(torch.cat([p, ge], dim=-1)))
-        gc, gg = self.gc, self.g
-        return o.reshape(b, gg, gg, gc, gc).permute(0, 1, 3, 2, 4).reshape(b, gg * gc, gg * gc)
+    def ground_frames(self, z, goal):
+        """z [B, F, C, h, w] latents, goal [B] -> [B, F, h, w] goal presence per cell (the grounder per frame)."""
+        b, f = z.shape[:2]
+        g = goal.view(b, 1).expand(b, f).reshape(b * f)
+        return self.grounder(z.reshape(b * f, *z.shape[2:]), g).reshape(b, f, *z.shape[3:])
+
+    def current_grounding(self, newest, goal, instruction_mask=None):
+        """newest [B, C, h, w] context latent -> [B, h, w] goal presence per cell (instruction_mask: unused,
+        the goal is always given to the grounder; kept for the exported signature)."""
+        return self.grounder(newest, goal)
 
     def forward(self, x_t, t, context, context_positions, target_positions, actions, goal, context_mask,
                 instruction_mask):

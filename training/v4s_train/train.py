@@ -1,4 +1,4 @@
-"""Training: `ae` (autoencoder), `latents` (encode a dataset), `dit` (the denoiser).
+"""Training: `ae` (autoencoder), `latents` (encode a dataset), `dit` (the denoiser), `ground` (the grounder).
 
 Every stage checkpoints and resumes; `--minutes` bounds one chunk of work so long runs survive the end of
 a working session. Run with Debian's torch: `/usr/bin/python3 -m v4s_train.train ...` from training/.
@@ -132,6 +132,137 @@ def make_denoiser():
     return Denoiser(zc=8, zh=8, d=128, depth=5, heads=4, n_actions=4, n_goals=6)
 
 
+def grounding_loss(net, z, masks, goal):
+    """BCE of the grounder on latents z [B, F, C, 8, 8] against the goal's cell fractions of masks [B, F, 64, 64]."""
+    gt = torch.from_numpy(grounding_target(masks, goal))
+    pr = net.ground_frames(z, torch.from_numpy(goal))
+    return F.binary_cross_entropy(pr.clamp(1e-5, 1 - 1e-5), gt)
+
+
+def migrate_denoiser_state(state, net):
+    """Load a checkpoint of an older layout into `net`, returning what changed (for the log).
+
+    - goal table of n_goals + 1 rows (null id == the last category): grows to n_goals + 2; the new null row
+      and the last category both start from the old shared row, so the old model's behaviour is kept;
+    - the per-patch grounding heads (`ground`, `ground_cur`) are dropped: `train ground` trains the grounder.
+    """
+    notes = []
+    state = dict(state)
+    ge = state.get("goal_emb.weight")
+    want = net.goal_emb.weight.shape[0]
+    if ge is not None and ge.shape[0] == want - 1:
+        state["goal_emb.weight"] = torch.cat([ge, ge[-1:]], dim=0)
+        notes.append(f"goal table {ge.shape[0]} -> {want} rows (null split from category {want - 2})")
+    old = [k for k in state if k.startswith("ground.") or k.startswith("ground_cur.")]
+    for k in old:
+        del state[k]
+    if old:
+        notes.append(f"dropped the per-patch grounding heads ({len(old)} tensors)")
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if unexpected:
+        raise ValueError(f"checkpoint has tensors the denoiser lacks: {unexpected}")
+    if missing and any(not k.startswith("grounder.") for k in missing):
+        raise ValueError(f"checkpoint lacks denoiser tensors: {missing}")
+    if missing:
+        notes.append("grounder not in the checkpoint (fresh)")
+    return notes
+
+
+def train_ground(args):
+    """Train the grounder alone on clean latents (the denoiser frozen) and write it into dit.pt (net and ema).
+
+    Samples single frames of the train split; the goal is a category present in the frame 75 % of the time,
+    otherwise any category (learns "absent"). Latents get Gaussian noise (sigma up to 0.3) half of the time, so
+    that the grounder also reads the slightly soft clean latents the sampler predicts for imagined frames.
+    Reports BCE and cell IoU at 0.5 on dev frames every 500 steps.
+    """
+    torch.manual_seed(0)
+    logf = os.path.join(args.out, "ground.log")
+    ds = Dataset(args.data)
+    ds.masks = np.ascontiguousarray(ds.masks)
+    lat = np.load(os.path.join(args.data, "latents.f16.npy"))
+    ck = os.path.join(args.out, "dit.pt")
+    s = torch.load(ck)
+    net, ema = make_denoiser(), make_denoiser()
+    for n in migrate_denoiser_state(s["net"], net):
+        log(f"net: {n}", logf)
+    migrate_denoiser_state(s["ema"], ema)
+    g = net.grounder
+    if "grounder" in s:
+        g.load_state_dict(s["grounder"]["state"])
+    gstep = s.get("grounder", {}).get("step", 0)
+    opt = torch.optim.AdamW(g.parameters(), lr=args.lr, weight_decay=0.0)
+    if "grounder" in s and "opt" in s["grounder"]:
+        opt.load_state_dict(s["grounder"]["opt"])
+    # dev frames for validation, encoded with the autoencoder
+    enc, _, shift, scale, _ = load_ae(args.out)
+    dev = Dataset(args.dev)
+    vrng = np.random.default_rng(7)
+    vidx = np.sort(vrng.choice(dev.n, size=2048, replace=False))
+    with torch.no_grad():
+        vz = torch.cat([(enc(to_float(dev.frames[vidx[i:i + 512]])) - shift) * scale for i in range(0, 2048, 512)])
+    vmask = np.asarray(dev.masks[vidx])
+    vgoal = np.array([pick_goal(vrng, vmask[i], len(ds.categories)) for i in range(len(vidx))])
+    vgt = torch.from_numpy(grounding_target(vmask[:, None], vgoal)[:, 0])
+
+    def validate():
+        with torch.no_grad():
+            pr = g(vz, torch.from_numpy(vgoal))
+            bce = F.binary_cross_entropy(pr.clamp(1e-5, 1 - 1e-5), vgt).item()
+            p, t = pr > 0.5, vgt > 0.5
+            iou = (p & t).sum().item() / max(1, (p | t).sum().item())
+            mae_area = (pr.mean(dim=(1, 2)) - vgt.mean(dim=(1, 2))).abs().mean().item()
+        return bce, iou, mae_area
+
+    bce, iou, mae = validate()
+    log(f"grounder at step {gstep}: dev BCE {bce:.4f} cell IoU@0.5 {iou:.3f} area MAE {mae:.4f}", logf)
+    rng = np.random.default_rng(gstep + 99)
+    t_end = time.time() + args.minutes * 60
+    t0 = time.time()
+    while gstep < args.steps and time.time() < t_end:
+        idx = np.sort(rng.choice(ds.n, size=args.batch, replace=False))
+        z = torch.from_numpy(lat[idx].astype(np.float32))
+        noisy = torch.rand(args.batch) < 0.5
+        sig = torch.rand(args.batch) * 0.3 * noisy.float()
+        z = z + sig.view(-1, 1, 1, 1) * torch.randn_like(z)
+        m = ds.masks[idx]
+        goal = np.array([pick_goal(rng, m[i], len(ds.categories)) for i in range(len(idx))])
+        gt = torch.from_numpy(grounding_target(m[:, None], goal)[:, 0])
+        lr = args.lr * min(1.0, (gstep + 1) / 200)
+        if gstep > 0.7 * args.steps:
+            lr *= 0.1
+        for pg in opt.param_groups:
+            pg["lr"] = lr
+        pr = g(z, torch.from_numpy(goal))
+        loss = F.binary_cross_entropy(pr.clamp(1e-5, 1 - 1e-5), gt)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        gstep += 1
+        if gstep % 100 == 0:
+            log(f"ground step {gstep}/{args.steps} loss {loss.item():.4f} {(time.time() - t0) / 100:.3f}s/step", logf)
+            t0 = time.time()
+        if gstep % 500 == 0 or gstep >= args.steps or time.time() >= t_end:
+            bce, iou, mae = validate()
+            log(f"grounder at step {gstep}: dev BCE {bce:.4f} cell IoU@0.5 {iou:.3f} area MAE {mae:.4f}", logf)
+            ema.grounder.load_state_dict(g.state_dict())
+            out = dict(s)
+            out.update({"net": net.state_dict(), "ema": ema.state_dict(),
+                        "grounder": {"state": g.state_dict(), "opt": opt.state_dict(), "step": gstep}})
+            out.pop("opt", None)  # the denoiser's optimizer state no longer matches the migrated layout
+            save_atomic(out, ck)
+    log(f"grounder chunk ended at step {gstep}", logf)
+
+
+def pick_goal(rng, mask, num_cats):
+    """A category present in the mask 75 % of the time (when any is), else any category 1..num_cats."""
+    present = np.unique(mask)
+    present = present[present > 0]
+    if len(present) > 0 and rng.random() < 0.75:
+        return int(rng.choice(present))
+    return int(rng.integers(1, num_cats + 1))
+
+
 def train_dit(args):
     torch.manual_seed(0)
     os.makedirs(args.out, exist_ok=True)
@@ -149,7 +280,9 @@ def train_dit(args):
     step, seconds = 0, 0.0
     if os.path.exists(ck):
         s = torch.load(ck)
-        net.load_state_dict(s["net"]); ema.load_state_dict(s["ema"]); opt.load_state_dict(s["opt"])
+        migrate_denoiser_state(s["net"], net); migrate_denoiser_state(s["ema"], ema)
+        if "opt" in s:
+            opt.load_state_dict(s["opt"])
         step, seconds = s["step"], s["seconds"]
         log(f"resumed denoiser at step {step} ({seconds / 60:.1f} min trained so far)", logf)
     nparams = sum(p.numel() for p in net.parameters())
@@ -176,17 +309,14 @@ def train_dit(args):
         sig = torch.where(torch.rand(b) < 0.3, torch.rand(b), sig).clamp(0.02, 1.0)
         noise = torch.randn_like(tgt_z)
         x_t = (1 - sig.view(b, 1, 1, 1, 1)) * tgt_z + sig.view(b, 1, 1, 1, 1) * noise
-        pred, gr, gcur = net(x_t, sig, ctx_z, cpos_t, tpos, acts_t, goal_t, cm, im)
+        pred, _, _ = net(x_t, sig, ctx_z, cpos_t, tpos, acts_t, goal_t, cm, im)
         w = 1.0 + 0.0 * sig
         l_x0 = ((pred - tgt_z) ** 2).mean(dim=(1, 2, 3, 4))
         l_x0 = (l_x0 * w).mean()
-        gt = torch.from_numpy(grounding_target(tmask, goal))
-        gmask = im.view(b, 1, 1, 1)
-        l_g = (F.binary_cross_entropy(gr.clamp(1e-5, 1 - 1e-5), gt, reduction="none") * gmask).mean()
+        # the grounder learns on clean latents (targets and the newest context frame); see `train_ground`
         cmask = ds.masks[ctx_idx[:, -1]][:, None]
-        gt_cur = torch.from_numpy(grounding_target(cmask, goal)[:, 0])
-        l_gc = (F.binary_cross_entropy(gcur.clamp(1e-5, 1 - 1e-5), gt_cur, reduction="none") * gmask[:, 0]).mean()
-        l_g = l_g + l_gc
+        l_g = grounding_loss(net, torch.cat([tgt_z, ctx_z[:, -1:]], dim=1),
+                             np.concatenate([tmask, cmask], axis=1), goal)
         loss = l_x0 + 0.5 * l_g
         lr = args.lr * min(1.0, (step + 1) / 300)
         if step > args.decay_from * args.steps:
@@ -222,19 +352,21 @@ def train_dit(args):
 def main():
     p = argparse.ArgumentParser(prog="v4s_train.train")
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name in ("ae", "latents", "dit"):
+    for name in ("ae", "latents", "dit", "ground"):
         q = sub.add_parser(name)
         q.add_argument("--data", required=True, help="dataset folder written by `v4s dataset`")
         q.add_argument("--out", default="ckpt", help="checkpoint folder")
         q.add_argument("--minutes", type=float, default=75.0, help="stop this chunk after so many minutes")
-        q.add_argument("--batch", type=int, default=64 if name == "ae" else 32)
-        q.add_argument("--steps", type=int, default=3000 if name == "ae" else 12000)
+        q.add_argument("--batch", type=int, default={"ae": 64, "ground": 256}.get(name, 32))
+        q.add_argument("--steps", type=int, default={"ae": 3000, "ground": 4000}.get(name, 12000))
         q.add_argument("--lr", type=float, default=3e-4)
         q.add_argument("--decay-from", type=float, default=0.7, dest="decay_from")
         q.add_argument("--threads", type=int, default=2)
+        if name == "ground":
+            q.add_argument("--dev", default="data/dev", help="dataset folder of dev scenes for validation")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    {"ae": train_ae, "latents": encode_dataset, "dit": train_dit}[args.cmd](args)
+    {"ae": train_ae, "latents": encode_dataset, "dit": train_dit, "ground": train_ground}[args.cmd](args)
 
 
 if __name__ == "__main__":
