@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { readResults } from '../src/agent/results.js';
 import { main } from '../src/cli/main.js';
@@ -138,7 +139,8 @@ describe('v4s eval (CLI)', function () {
       [['eval', '--seeds', 'x'], /--seeds <A\.\.B>' argument 'x' is invalid/],
       [['eval', '--url', 'http://example.org'], /--url <ws-url>' argument 'http:\/\/example\.org' is invalid/],
       [['eval', '--parallel', '-1'], /--parallel <n>'/],
-      [['eval', '--planner', 'random', '--out', '../escape.jsonl'], /E_PATH: --out "\.\.\/escape\.jsonl" resolves to .* outside the current directory/],
+      [['eval', '--reconnect-tries', '0'], /--reconnect-tries <n>' argument '0' is invalid/],
+      [['eval', '--planner', 'random', '--out', '../escape.jsonl'], /E_PATH: --out "\.\.\/escape\.jsonl": resolves to .*, outside .*; give an absolute path/],
       [['eval', '--planner', 'random', '--episodes', '5', '--seeds', '1..2'], /E_CONFIG: --episodes 5 exceeds the 2 seed\(s\) of --seeds 1\.\.2/],
       [['demo', '--max-steps', '1.5'], /--max-steps <n>' argument '1\.5' is invalid/],
       [['sim', '--port', '70000'], /--port <port>' argument '70000' is invalid/],
@@ -146,7 +148,7 @@ describe('v4s eval (CLI)', function () {
       [['dataset', '--split', 'dev', '--out', 'd'], /required option '--scenes <n>' not specified/],
       [['fly'], /unknown command 'fly'/],
       [['sim', '--host', '0.0.0.0', '--port', '0'], /E_INSECURE_BIND/],
-      [['dataset', '--split', 'dev', '--scenes', '1', '--out', '../../elsewhere'], /E_PATH: --out "\.\.\/\.\.\/elsewhere" resolves to/],
+      [['dataset', '--split', 'dev', '--scenes', '1', '--out', '../../elsewhere'], /E_PATH: --out "\.\.\/\.\.\/elsewhere": resolves to/],
     ];
     for (const [argv, pattern] of cases) {
       const r = await mainCaptured(argv);
@@ -158,9 +160,29 @@ describe('v4s eval (CLI)', function () {
   it('--help lists the evaluation flags and exits 0', async () => {
     const r = await mainCaptured(['eval', '--help']);
     assert.equal(r.code, 0);
-    for (const flag of ['--planner', '--task', '--episodes', '--seeds', '--out', '--resume', '--parallel', '--model', '--candidates', '--steps', '--actions-per-plan', '--max-steps', '--url']) {
+    for (const flag of ['--planner', '--task', '--episodes', '--seeds', '--out', '--resume', '--parallel', '--model', '--candidates', '--steps', '--actions-per-plan', '--max-steps', '--url', '--reconnect-tries']) {
       assert.ok(r.out.includes(flag), `help mentions ${flag}`);
     }
+  });
+
+  it('--url: a simulator that is gone is retried --reconnect-tries times with back-off; each episode is then aborted (not failed) and the run goes on', async () => {
+    // A port that was just free: nothing listens there (E_CONNECT, a transient failure).
+    const probe = net.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', () => resolve()));
+    const address = probe.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const out = path.join(tempDir(), 'gone.jsonl');
+    const r = await mainCaptured(['eval', '--planner', 'random', '--episodes', '2', '--max-steps', '5', '--url', `ws://127.0.0.1:${port}`, '--reconnect-tries', '3', '--out', out]);
+    const rows = await readResults(out);
+    assert.deepEqual(rows.map((x) => x.key), ['random/objectnav/seed-200000', 'random/objectnav/seed-200001'], `${r.code}: ${r.err}`);
+    for (const row of rows) {
+      assert.equal(row.status, 'aborted');
+      assert.equal(row.errorCode, 'E_CONNECT');
+      assert.equal(row.spl, null, 'not counted as a failure of the agent');
+      assert.match(row.reason ?? '', /gave up after 3 tries over [\d.]+ s/);
+    }
+    assert.equal((r.err.match(/retrying in \d+ ms \(try \d of 3\)/g) ?? []).length, 4, '2 retries per episode, each reported');
   });
 
   it('a results file with a malformed row fails with exit 1 and names the line', async () => {

@@ -217,7 +217,7 @@ describe('fuzz: rosbridge robot adapter, incoming messages', function () {
       const pngOf = (text: string): Promise<string> =>
         encodeFrame({ width: Math.max(1, Math.ceil(text.length / 3)), height: 1, data: new Uint8Array(Math.max(1, Math.ceil(text.length / 3)) * 3) }, 'png').then((b) => Buffer.from(b).toString('base64'));
       // Event-like names included on purpose: roslib emits messages as events named by topic or id (docs/security.md).
-      // `close` is sent once, at the end: it makes the adapter believe the link dropped (fail-safe, see below).
+      // `close` is sent once, at the end (below): the adapter ignores it while the socket is open (ros-robot.test.ts).
       const eventNames = fc.constantFrom('error', 'connection', 'status', 'message', CAM, '/unknown', '__proto__');
       const frames: (string | Buffer)[] = [
         ...fc.sample(fc.string({ maxLength: 100 }), { numRuns: 40, seed: 911 }),

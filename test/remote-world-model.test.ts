@@ -5,7 +5,10 @@
  * ONNX files with onnxruntime-node, so a remote decision is computed, and compared with the local runtime's.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readResults } from '../src/agent/results.js';
+import { main } from '../src/cli/main.js';
+import type { CliIO } from '../src/cli/common.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -353,5 +356,39 @@ describe('remote world model: checks, errors, retries, keep-alive', function () 
     assert.ok(s.requests >= 3 * 3 + 2, `requests ${s.requests}`);
     assert.equal(s.socketsOpened, 1);
     assert.ok(s.bytesSent > 0 && s.bytesReceived > 0);
+  });
+});
+
+describe('v4s eval --remote: the CLI plans through an Open Inference Protocol v2 server (test double of the published protocol)', function () {
+  this.timeout(120_000);
+  it('runs the wm planner with every network served by the double, and writes the episode row', async function () {
+    if (!shippedModelPresent()) this.skip();
+    const double = await serve(SHIPPED_MODEL_DIR);
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'v4s-remote-eval-'));
+    cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    const out = path.join(dir, 'r.jsonl');
+    let text = '';
+    const io: CliIO = { out: (l) => (text += `${l}\n`), err: (l) => (text += `${l}\n`), isTTY: false };
+    const code = await main(['eval', '--planner', 'wm', '--episodes', '1', '--max-steps', '3', '--candidates', '3', '--remote', double.url, '--out', out], io);
+    assert.equal(code, 0, text);
+    assert.match(text, new RegExp(`served at ${double.url.replace(/[.]/g, '\\.')}`));
+    const rows = await readResults(out);
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0]?.status, 'ok');
+    assert.ok((rows[0]?.decisionLatenciesMs.length ?? 0) >= 1);
+    // Every decision's denoising ran on the server: the step denoiser answered infer requests.
+    const names = serverModelNames(JSON.parse(await readFile(path.join(SHIPPED_MODEL_DIR, 'manifest.json'), 'utf8')) as Parameters<typeof serverModelNames>[0]);
+    assert.ok(names.denoiserStep !== undefined);
+    assert.ok(double.inferCount(names.denoiserStep) >= 2, `step denoiser infer requests: ${double.inferCount(names.denoiserStep)}`);
+    assert.ok(double.inferCount(names.encoder) >= 1);
+  });
+
+  it('a URL that is not http(s) is a usage error naming the flag', async () => {
+    let text = '';
+    const io: CliIO = { out: (l) => (text += `${l}\n`), err: (l) => (text += `${l}\n`), isTTY: false };
+    const code = await main(['eval', '--planner', 'wm', '--remote', 'ws://127.0.0.1:1'], io);
+    assert.equal(code, 2);
+    assert.match(text, /--remote/);
+    assert.match(text, /http/);
   });
 });

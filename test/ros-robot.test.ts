@@ -294,6 +294,54 @@ describe('ros: RosbridgeRobot over a rosbridge v2 double (real WebSocket)', func
     assert.equal((await turning).observation.step, 2);
   });
 
+  it('a `close` event while the socket is still open (a message on a topic named "close") is not a drop; a real socket close still is', async () => {
+    // roslib 2.1 (dist/RosLib.js): Ros re-emits its transport's close as `close` after setting isConnected to
+    // false, and emits every incoming message as an event named by its `topic` (publish) or `id` (service
+    // response), so {"op":"publish","topic":"close"} fires Ros `close` on a live socket. Topic itself never
+    // emits `close` (only `message`, `warning`, `unsubscribe`, `unadvertise`).
+    const { robot: r, clock } = await connect({ reconnectMs: 50 });
+    const errors: V4sError[] = [];
+    r.errors$.subscribe((e) => errors.push(e));
+    await r.reset();
+    const stepping = r.step({ name: 'move_forward' });
+    await double.until(() => lastCmd()[0] === 0.2, 5000, 'the move command');
+    const zerosBefore = { ...r.stats.zeros };
+    assert.equal(double.sendToClients({ op: 'publish', topic: 'close', msg: {} }), 1);
+    assert.equal(double.sendToClients({ op: 'service_response', id: 'close', values: {}, result: true }), 1);
+    await waitFor(() => r.stats.spuriousCloses === 2, 5000, 'both close events');
+    assert.equal(r.isConnected, true, 'still connected');
+    assert.equal(errors.length, 0, 'no E_CLOSED reported');
+    assert.deepEqual(r.stats.zeros, zerosBefore, 'no zero velocity for a drop');
+    assert.equal(r.stats.reconnects, 0);
+    // The motion goes on to its end (1250 ms) and the step answers normally.
+    for (let t = 0; t < 12; t++) clock.advance(100);
+    assert.equal(r.lastCommand.linear.x, 0.2, 'still moving after the spurious close');
+    clock.advance(50);
+    const res = await stepping;
+    assert.equal(res.observation.step, 1);
+    assert.equal(r.stats.zeros.error, undefined);
+
+    // A real socket drop mid-motion still takes the drop path: E_CLOSED, the step fails, zero first on reconnect.
+    const dropping = r.step({ name: 'move_forward' });
+    await double.until(() => lastCmd()[0] === 0.2, 5000, 'the second move command');
+    const dropAt = cmd().length;
+    double.dropClients();
+    assert.equal((await rejectionOf(dropping)).code, 'E_CLOSED');
+    assert.equal(r.isConnected, false);
+    assert.deepEqual(errors.map((e) => e.code), ['E_CLOSED']);
+    assert.equal(r.stats.spuriousCloses, 2, 'the real close is not counted as spurious');
+    await waitFor(() => r.isConnected && r.stats.reconnects === 1, 5000, 'the reconnection');
+    await double.until(() => cmd().length > dropAt, 5000, 'a command after reconnecting');
+    assert.deepEqual(twistOf(cmd()[dropAt]), [0, 0], 'zero first after the reconnect');
+    assert.equal(r.stats.zeros.reconnected, 1);
+    // Usable again: the camera is subscribed anew and a step is answered by a fresh frame.
+    await double.until(() => double.subscribers(CAM) >= 1, 5000, 'the camera subscription after reconnecting');
+    const turning = r.step({ name: 'turn_left' });
+    await double.until(() => lastCmd()[1] === 0.5, 5000, 'the turn command');
+    clock.advance(1048);
+    assert.equal((await turning).observation.step, 3);
+  });
+
   it('close(): zero velocity, then unsubscribe and unadvertise, then the socket closes', async () => {
     const { robot: r } = await connect();
     r.drive({ linear: 0.1 });

@@ -2,11 +2,12 @@
  * Helpers shared by the `v4s` commands: option parsers that name the flag, output-path checks, the package
  * root (to find the shipped model whatever the cwd), exit codes and small formatting helpers.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError } from 'commander';
 import { V4sError, isV4sError } from '../errors.js';
+import { resolveOutputPath as resolveCheckedPath } from '../agent/paths.js';
 
 /** Exit codes of `v4s`: 0 ok, 1 a failure while running, 2 a usage error (bad flag or value), 130 interrupted. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
@@ -91,42 +92,31 @@ export function urlArg(value: string): string {
   return value;
 }
 
+/** Parser of an HTTP(S) URL (an inference server). */
+export function httpUrlArg(value: string): string {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw new InvalidArgumentError('expected a URL such as http://127.0.0.1:8000.');
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidArgumentError(`expected an http:// or https:// URL, got ${u.protocol}//.`);
+  return value;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Output paths
 
 /**
- * Resolve an output path given on the command line. A relative path must stay inside `cwd` (so `../x` or a
- * path that climbs out is refused); an absolute path is taken as given, since the user named it explicitly.
- * Throws E_PATH naming the flag and the path.
+ * Resolve and check an output path given on the command line, through `resolveOutputPath` of
+ * src/agent/paths.ts (one rule set for the SDK and the CLI): a relative path must stay inside `cwd`, also through
+ * symbolic links (`../x`, or a link that points out, is refused); an absolute path is taken as given, since the
+ * user named it explicitly; control characters (NUL, newline, …) and over-long paths are refused; a `file` must
+ * not be a directory, a device or a FIFO, a `dir` must not be a file, and no file may stand where a parent folder
+ * has to be created. Throws E_PATH (exit code 2) naming the flag and the path.
  */
 export function resolveOutputPath(value: string, flag: string, kind: 'file' | 'dir', cwd = process.cwd()): string {
-  if (value.trim() === '' || value.includes('\0')) throw new V4sError('E_PATH', `${flag}: empty or invalid path ${JSON.stringify(value)}`);
-  let resolved: string;
-  if (path.isAbsolute(value)) {
-    resolved = path.resolve(value);
-  } else {
-    resolved = path.resolve(cwd, value);
-    const rel = path.relative(cwd, resolved);
-    if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
-      throw new V4sError(
-        'E_PATH',
-        `${flag} ${JSON.stringify(value)} resolves to ${resolved}, outside the current directory ${cwd}; give an absolute path to write there on purpose`,
-        { flag, path: resolved },
-      );
-    }
-    if (kind === 'file' && rel === '') throw new V4sError('E_PATH', `${flag} ${JSON.stringify(value)} names the current directory, not a file`, { flag });
-  }
-  let st: ReturnType<typeof statSync> | undefined;
-  try {
-    st = statSync(resolved);
-  } catch {
-    st = undefined;
-  }
-  if (st !== undefined) {
-    if (kind === 'file' && st.isDirectory()) throw new V4sError('E_PATH', `${flag} ${resolved} is a directory; expected a file`, { flag, path: resolved });
-    if (kind === 'dir' && !st.isDirectory()) throw new V4sError('E_PATH', `${flag} ${resolved} exists and is not a directory`, { flag, path: resolved });
-  }
-  return resolved;
+  return resolveCheckedPath(value, { base: cwd, kind, what: flag });
 }
 
 /** A filesystem-safe timestamp, e.g. `2025-11-25T02-30-05`. */

@@ -37,6 +37,7 @@ import {
   SHIPPED_MODEL,
   displayPath,
   formatDuration,
+  httpUrlArg,
   hasModelPackage,
   intArg,
   interruptSignal,
@@ -83,6 +84,10 @@ export interface DemoOptions {
   readonly model?: string;
   readonly out?: string;
   readonly threads?: number;
+  /** Where the model package runs (default: a worker thread). */
+  readonly modelThread?: 'worker' | 'main';
+  /** Open Inference Protocol v2 server that serves the model (`v4s export-triton`). */
+  readonly remote?: string;
 }
 
 /** What the demo wrote. */
@@ -175,6 +180,8 @@ export async function runDemo(o: DemoOptions, io: CliIO = processIO, signal?: Ab
     ...(o.steps !== undefined ? { samplerSteps: o.steps } : {}),
     actionsPerPlan: o.actionsPerPlan,
     ...(o.threads !== undefined ? { threads: o.threads } : {}),
+    ...(o.modelThread !== undefined ? { modelThread: o.modelThread } : {}),
+    ...(o.remote !== undefined ? { remote: o.remote } : {}),
     warn: (m) => io.err(`warning: ${m}`),
   });
   await mkdir(dir, { recursive: true });
@@ -308,6 +315,8 @@ export function register(program: Command, io: CliIO = processIO): void {
     .option('--model <dir>', `world-model package (default: the shipped ${SHIPPED_MODEL})`)
     .option('--out <dir>', 'output folder (default runs/<timestamp>)')
     .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)', intArg(1, 256))
+    .option('--remote <url>', 'run the world model on an Open Inference Protocol v2 server (Triton) serving `v4s export-triton`\'s repository; --model gives the manifest', httpUrlArg)
+    .addOption(new Option('--model-thread <where>', 'run the world model in a worker thread (planning never blocks the event loop) or on the main thread').choices(['worker', 'main']).default('worker'))
     .action(async (opts: DemoOptions) => {
       const interrupt = interruptSignal(io);
       try {

@@ -23,6 +23,7 @@ import {
   EXIT,
   displayPath,
   formatDuration,
+  httpUrlArg,
   intArg,
   interruptSignal,
   processIO,
@@ -68,9 +69,21 @@ export interface EvalOptions {
   readonly maxSteps?: number;
   readonly url?: string;
   readonly token?: string;
+  /**
+   * Tries per simulator connection, with back-off (src/sim-adapters/reconnect.ts): after an episode is aborted
+   * because the simulator went away, the next episode waits this long for it to come back. Default 5; 1: no retry.
+   */
+  readonly reconnectTries?: number;
   readonly encoding: ImageEncoding;
   readonly threads?: number;
+  /** Where the model package runs (default: a worker thread). */
+  readonly modelThread?: 'worker' | 'main';
+  /** Open Inference Protocol v2 server that serves the model (`v4s export-triton`). */
+  readonly remote?: string;
 }
+
+/** Default of `--reconnect-tries` (reconnect.ts's default: at most ≈ 4 s of waiting before an episode is given up). */
+export const DEFAULT_RECONNECT_TRIES = 5;
 
 /** One line per finished episode. */
 export function episodeLine(row: EpisodeRow, done: number, total: number): string {
@@ -115,6 +128,8 @@ export async function runEvalCommand(o: EvalOptions, io: CliIO = processIO, sign
     ...(o.steps !== undefined ? { samplerSteps: o.steps } : {}),
     actionsPerPlan: o.actionsPerPlan,
     ...(o.threads !== undefined ? { threads: o.threads } : {}),
+    ...(o.modelThread !== undefined ? { modelThread: o.modelThread } : {}),
+    ...(o.remote !== undefined ? { remote: o.remote } : {}),
     warn: (m) => io.err(`warning: ${m}`),
   });
   let server: SimulatorServer | undefined;
@@ -142,7 +157,14 @@ export async function runEvalCommand(o: EvalOptions, io: CliIO = processIO, sign
     const connectUrl = url;
     await runEpisodePool({
       setup,
-      connect: () => connectSimulator(connectUrl, o.token !== undefined ? { token: o.token } : {}),
+      connect: () =>
+        connectSimulator(connectUrl, {
+          ...(o.token !== undefined ? { token: o.token } : {}),
+          reconnect: {
+            tries: o.reconnectTries ?? DEFAULT_RECONNECT_TRIES,
+            onRetry: (r) => io.err(`simulator ${connectUrl}: ${r.error.message}; retrying in ${Math.round(r.delayMs)} ms (try ${r.attempt + 1} of ${r.tries})`),
+          },
+        }),
       episodes: pending,
       parallel: o.parallel,
       maxSteps,
@@ -189,8 +211,16 @@ export function register(program: Command, io: CliIO = processIO): void {
     .option('--max-steps <n>', 'step limit per episode (default: the task limit, 200)', intArg(1, 100_000))
     .option('--url <ws-url>', 'use an external simulator instead of the in-process built-in one', urlArg)
     .option('--token <token>', 'token of the external simulator (--url)')
+    .option(
+      '--reconnect-tries <n>',
+      'tries per simulator connection, with exponential back-off (250 ms doubling, capped at 5 s): a simulator that went away mid-run is waited for before the next episode; 1 = no retry',
+      intArg(1, 1000),
+      DEFAULT_RECONNECT_TRIES,
+    )
     .addOption(new Option('--encoding <enc>', 'frame encoding of the in-process server').choices(IMAGE_ENCODINGS).default('raw'))
     .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)', intArg(1, 256))
+    .option('--remote <url>', 'run the world model on an Open Inference Protocol v2 server (Triton) serving `v4s export-triton`\'s repository; --model gives the manifest', httpUrlArg)
+    .addOption(new Option('--model-thread <where>', 'run the world model in a worker thread (planning never blocks the event loop) or on the main thread').choices(['worker', 'main']).default('worker'))
     .action(async (opts: EvalOptions) => {
       const interrupt = interruptSignal(io);
       try {

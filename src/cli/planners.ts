@@ -3,7 +3,7 @@
  *
  * | name             | planner                                    | world model                                   |
  * | ---------------- | ------------------------------------------ | --------------------------------------------- |
- * | `wm`             | WorldModelPlanner                          | the model package (OnnxWorldModel)            |
+ * | `wm`             | WorldModelPlanner                          | the model package (in a worker thread)        |
  * | `no-imagination` | WorldModelPlanner, same settings           | RepeatLastWorldModel with the model's info    |
  * | `oracle`         | WorldModelPlanner, same settings           | SimulatorWorldModel (the server's oracle op)  |
  * | `random`         | RandomPlanner, seeded with the episode seed | –                                            |
@@ -11,6 +11,10 @@
  *
  * The three world-model planners share one scorer and one set of settings (candidates, horizon, actions per
  * plan, context frames, sampler); only the world model differs, so their success rates compare imagination.
+ *
+ * The model package runs in a worker thread by default (`loadWorkerWorldModel`): planning does not block the
+ * event loop that carries observations and WebSocket traffic (docs/performance.md measures the lag). Results
+ * are identical to the in-process model's; `modelThread: 'main'` (`--model-thread main`) runs it in-process.
  */
 import { V4sError } from '../errors.js';
 import type { EvaluationEpisode } from '../agent/episode-runner.js';
@@ -22,7 +26,9 @@ import { enumerateCandidates } from '../planner/candidates.js';
 import type { Environment } from '../sim-adapters/environment.js';
 import { hasModelPackage } from './common.js';
 import { checkStepSizes, loadManifest, manifestToInfo } from '../worldmodel/manifest.js';
-import { loadWorldModel } from '../worldmodel/onnx-world-model.js';
+import { loadWorldModel, type LoadWorldModelOptions } from '../worldmodel/onnx-world-model.js';
+import { loadWorkerWorldModel } from '../worldmodel/worker-world-model.js';
+import { connectRemoteWorldModel } from '../worldmodel/remote-world-model.js';
 import { RepeatLastWorldModel, currentViewGrounder } from '../worldmodel/repeat-last-world-model.js';
 import { SimulatorWorldModel } from '../worldmodel/simulator-world-model.js';
 import type { SamplerConfig, WorldModel, WorldModelInfo } from '../worldmodel/world-model.js';
@@ -50,6 +56,20 @@ export interface PlannerSettings {
   readonly threads?: number;
   /** Where warnings go. */
   readonly warn?: (message: string) => void;
+  /** Where the model package runs: a worker thread (default, never blocks the event loop) or the main thread. */
+  readonly modelThread?: 'worker' | 'main';
+  /**
+   * An Open Inference Protocol v2 server (Triton, KServe) that serves the package's networks, as written by
+   * `v4s export-triton`: the model runs there (`connectRemoteWorldModel`), only its manifest is read locally.
+   */
+  readonly remote?: string;
+}
+
+/** Load the package on the thread the settings ask for. */
+function loadPackage(s: PlannerSettings, warn: (message: string) => void): Promise<WorldModel> {
+  if (s.remote !== undefined) return connectRemoteWorldModel({ url: s.remote, manifest: s.modelDir, waitReadyMs: 10_000 });
+  const options: LoadWorldModelOptions = { ...(s.threads !== undefined ? { threads: s.threads } : {}), onWarning: warn };
+  return s.modelThread === 'main' ? loadWorldModel(s.modelDir, options) : loadWorkerWorldModel(s.modelDir, options);
 }
 
 /** A prepared planner kind: builds one planner per episode, on a given connection. */
@@ -156,11 +176,9 @@ export async function preparePlanner(kind: PlannerKind, settings: PlannerSetting
           path: settings.modelDir,
         });
       }
-      const model = await loadWorldModel(settings.modelDir, {
-        ...(settings.threads !== undefined ? { threads: settings.threads } : {}),
-        onWarning: warn,
-      });
-      return worldModelSetup(kind, model.info, settings, `world-model planner with ${model.info.name} (${settings.modelDir})`, () => model, () => model.dispose());
+      const model = await loadPackage(settings, warn);
+      const where = settings.remote !== undefined ? `served at ${settings.remote}` : settings.modelThread === 'main' ? 'main thread' : 'worker thread';
+      return worldModelSetup(kind, model.info, settings, `world-model planner with ${model.info.name} (${settings.modelDir}, ${where})`, () => model, () => model.dispose());
     }
     case 'no-imagination': {
       // Same perception as `wm` (the learned model's current-view grounding head), no imagination.
@@ -169,10 +187,7 @@ export async function preparePlanner(kind: PlannerKind, settings: PlannerSetting
         const bare = new RepeatLastWorldModel();
         return worldModelSetup(kind, bare.info, settings, 'world-model planner, imagination replaced by "repeat the last frame"', () => bare, () => bare.dispose());
       }
-      const perception = await loadWorldModel(settings.modelDir, {
-        ...(settings.threads !== undefined ? { threads: settings.threads } : {}),
-        onWarning: warn,
-      });
+      const perception = await loadPackage(settings, warn);
       const model = new RepeatLastWorldModel(perception.info, { grounder: currentViewGrounder(perception) });
       return worldModelSetup(kind, model.info, settings, `world-model planner, imagination replaced by "repeat the last frame", perception from ${perception.info.name}'s current-view grounding`, () => model, () => perception.dispose());
     }

@@ -168,6 +168,19 @@ export class RosbridgeDouble {
     return sent;
   }
 
+  /**
+   * Sends `message` as it is to every connected client, subscribed or not: what a misbehaving rosbridge (or a
+   * tampered link) could send, e.g. a publish on a topic named like one of roslib's own events.
+   */
+  sendToClients(message: Record<string, unknown>): number {
+    let sent = 0;
+    for (const c of this.#wss.clients) {
+      c.send(JSON.stringify(message));
+      sent++;
+    }
+    return sent;
+  }
+
   /** Drops every client without a close frame (a network failure). */
   dropClients(): void {
     for (const c of this.#wss.clients) c.terminate();

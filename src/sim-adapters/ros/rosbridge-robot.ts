@@ -149,7 +149,14 @@ export interface RobotStats {
   zeros: Record<string, number>;
   /** Velocity commands refused because the link was down (never queued). */
   unsentCommands: number;
+  /** Real reconnections to rosbridge after a drop. */
   reconnects: number;
+  /**
+   * `close` events ignored because the socket was still open (`ros.isConnected`): roslib emits every incoming
+   * message as an event named by its `topic` or `id`, so a message on a topic named `close` fires roslib's own
+   * `close` event. Not a drop: no abort, no reconnect (docs/security.md).
+   */
+  spuriousCloses: number;
 }
 
 const ZERO: Twist = { linear: { x: 0, y: 0, z: 0 }, angular: { x: 0, y: 0, z: 0 } };
@@ -254,7 +261,7 @@ export class RosbridgeRobot implements Environment {
   readonly observations$: Observable<Observation>;
   /** Failures that belong to no call: undecodable frames, link drops, watchdog trips. */
   readonly errors$: Observable<V4sError>;
-  readonly stats: RobotStats = { frames: 0, droppedFrames: 0, zeros: {}, unsentCommands: 0, reconnects: 0 };
+  readonly stats: RobotStats = { frames: 0, droppedFrames: 0, zeros: {}, unsentCommands: 0, reconnects: 0, spuriousCloses: 0 };
   /** The watchdog guarding velocity commands. */
   readonly watchdog: CommandWatchdog;
 
@@ -387,7 +394,21 @@ export class RosbridgeRobot implements Environment {
 
   #start(): void {
     this.#connected = true;
-    this.#ros.on('close', () => this.#onDisconnect());
+    this.#ros.on('close', () => {
+      // roslib sets isConnected to false before it re-emits its transport's close; a `close` while the socket is
+      // still open is an incoming message on a topic (or id) named "close", not a drop (docs/security.md).
+      if (this.#ros.isConnected) {
+        this.stats.spuriousCloses++;
+        // roslib's own topics take it for a drop too: they re-send their subscribe/advertise at once (harmless on
+        // a live socket) and latch `waitForReconnect` until the next `connection`, so after a REAL drop they would
+        // not re-subscribe. Their listeners run after this one (registered later): undo the latch once they have.
+        queueMicrotask(() => {
+          for (const t of [this.#cmd, this.#camera, this.#odom]) if (t !== undefined) t.waitForReconnect = false;
+        });
+        return;
+      }
+      this.#onDisconnect();
+    });
     this.#ros.on('error', (e: unknown) => {
       if (this.#connected) this.#fail(new V4sError('E_SIMULATOR', `rosbridge error: ${describeEvent(e) ?? 'unknown'}`));
     });

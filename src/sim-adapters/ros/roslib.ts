@@ -36,6 +36,11 @@ export interface RosTopic<T> {
   advertise(): void;
   unadvertise(): void;
   publish(message: T): void;
+  /**
+   * Set by a `reconnect_on_close` topic when Ros emits `close`: it has queued its subscribe/advertise for the next
+   * `connection` and ignores further `close` events until then (roslib 2.1, public in Topic.d.ts).
+   */
+  waitForReconnect?: boolean;
 }
 
 interface RoslibExports {
