@@ -2,6 +2,7 @@
  * Shared helpers of the bench scripts: statistics, the fixed inputs every section feeds the model (the same as
  * training/bench_torch.py feeds PyTorch), a peak-RSS sampler and table printing.
  */
+import { percentile } from '../src/agent/metrics.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Frame, Instruction } from '../src/types.js';
@@ -23,10 +24,9 @@ export function median(values: readonly number[]): number {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
+/** Percentile q ∈ [0, 1], the SDK's own (linear interpolation, as numpy), so bench and eval figures agree. */
 export function quantile(values: readonly number[], q: number): number {
-  if (values.length === 0) return Number.NaN;
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.round(q * (s.length - 1))))] as number;
+  return percentile(values, q);
 }
 
 /** A deterministic RGB frame (same bytes as bench_torch.py: (i·7 + k·41) mod 256). */

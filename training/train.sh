@@ -19,4 +19,8 @@ if ! $PY -c "import torch,sys; s=torch.load('$CKPT/ae.pt'); sys.exit(0 if 'scale
 fi
 [ -f "$DATA/latents.f16.npy" ] || $PY -m v4s_train.train latents --data "$DATA" --out "$CKPT"
 # 3. the denoiser, in chunks of at most $MIN minutes
-$PY -m v4s_train.train dit --data "$DATA" --out "$CKPT" --steps "${DIT_STEPS:-8000}" --minutes "$MIN"
+$PY -m v4s_train.train dit --data "$DATA" --out "$CKPT" --steps "${DIT_STEPS:-5000}" --minutes "$MIN"
+# 4. the grounder (denoiser frozen), validated on dev scenes
+DEV=${DEV:-data/dev}
+[ -f "$DEV/index.json" ] || npx tsx scripts/dataset.ts --split dev --scenes 200 --out "$DEV"
+$PY -m v4s_train.train ground --data "$DATA" --dev "$DEV" --out "$CKPT" --steps "${GROUND_STEPS:-4000}" --minutes "$MIN"

@@ -13,17 +13,8 @@ import { V4sError } from '../errors.js';
 import type { EpisodeGoal } from '../sim-adapters/environment.js';
 import { PLANNER_SPEC_VERSION, type Plan, type Planner, type PlanningInput } from './planner.js';
 
-/** A small, fast, seeded PRNG (mulberry32): uniform floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../rng.js';
+export { mulberry32 };
 
 export interface RandomPlannerOptions {
   /** Generator seed. Default 0. */

@@ -94,17 +94,8 @@ export interface Scene {
   readonly objects: readonly SceneObject[];
 }
 
-/** mulberry32: a small, fast, seeded PRNG returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../rng.js';
+export { mulberry32 };
 
 /** Mix integers into one 32-bit seed (deterministic). */
 export function hashSeed(...parts: number[]): number {

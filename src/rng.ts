@@ -1,0 +1,16 @@
+/**
+ * The one small seeded PRNG of the SDK, shared by the simulator's scene generator and the planners (their
+ * modules re-export it under their historic names).
+ */
+
+/** mulberry32: a small, fast, seeded PRNG returning uniform floats in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
