@@ -55,14 +55,15 @@ import { runEpisodePool } from './episodes.js';
 import { PLANNER_KINDS, preparePlanner, type PlannerKind } from './planners.js';
 
 /**
- * Defaults chosen so that `npm start` finishes within 3 minutes on a 2-core machine: 3 episodes of at most 40
- * steps, 8 candidates × the model's horizon, 4 denoising steps, one action per plan, 150 s for the episodes.
+ * Defaults chosen so that `npm start` finishes within 3 minutes on a 2-core machine: 3 episodes of at most 100
+ * steps, 8 candidates × the model's horizon, the manifest's denoising steps (2), one action per plan, 150 s for
+ * the episodes (the budget truncates an episode rather than overrun).
  */
 export const DEMO_DEFAULTS = {
   planner: 'wm' as PlannerKind,
   task: 'objectnav' as TaskName,
   episodes: 3,
-  maxSteps: 40,
+  maxSteps: 100,
   candidates: 8,
   /** Denoising steps: the model manifest's default sampler (2 Euler steps for the shipped model). */
   samplerSteps: undefined as number | undefined,
