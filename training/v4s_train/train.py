@@ -216,6 +216,12 @@ def train_ground(args):
 
     bce, iou, mae = validate()
     log(f"grounder at step {gstep}: dev BCE {bce:.4f} cell IoU@0.5 {iou:.3f} area MAE {mae:.4f}", logf)
+    pz = pm = None
+    if args.pred_mix > 0:
+        t_bank = time.time()
+        pz, pm = predicted_bank(ema, ds, lat, args.pred_batches)
+        log(f"predicted-latent bank: {len(pz)} imagined frames from the frozen denoiser in {time.time() - t_bank:.0f} s; "
+            f"{args.pred_mix:.0%} of each batch", logf)
     rng = np.random.default_rng(gstep + 99)
     t_end = time.time() + args.minutes * 60
     t0 = time.time()
@@ -226,7 +232,12 @@ def train_ground(args):
         sig = torch.rand(args.batch) * 0.3 * noisy.float()
         z = z + sig.view(-1, 1, 1, 1) * torch.randn_like(z)
         m = ds.masks[idx]
-        goal = np.array([pick_goal(rng, m[i], len(ds.categories)) for i in range(len(idx))])
+        if pz is not None:
+            n_pred = int(round(args.pred_mix * args.batch))
+            pidx = rng.choice(len(pz), size=n_pred, replace=False)
+            z = torch.cat([z[:args.batch - n_pred], torch.from_numpy(pz[pidx])])
+            m = np.concatenate([m[:args.batch - n_pred], pm[pidx]])
+        goal = np.array([pick_goal(rng, m[i], len(ds.categories)) for i in range(len(m))])
         gt = torch.from_numpy(grounding_target(m[:, None], goal)[:, 0])
         lr = args.lr * min(1.0, (gstep + 1) / 200)
         if gstep > 0.7 * args.steps:
@@ -252,6 +263,32 @@ def train_ground(args):
             out.pop("opt", None)  # the denoiser's optimizer state no longer matches the migrated layout
             save_atomic(out, ck)
     log(f"grounder chunk ended at step {gstep}", logf)
+
+
+def predicted_bank(net, ds, lat, batches, seed=5):
+    """Clean-latent predictions of the frozen denoiser for sampled training clips, as the runtime makes them
+    (flow Euler, 2 steps from pure noise, conditional branch), with the true target masks.
+    Returns latents [N, C, 8, 8] and masks [N, 64, 64]."""
+    sampler = ClipSampler(ds, HORIZON, MAX_OFFSET, seed=seed)
+    krng = np.random.default_rng(seed)
+    zs, ms = [], []
+    net.eval()
+    with torch.no_grad():
+        for _ in range(batches):
+            k = int(krng.choice(K_CHOICES, p=K_PROBS))
+            ctx_idx, tgt_idx, cpos, acts, goal, tmask = sampler.batch(32, k)
+            b = len(goal)
+            ctx = torch.from_numpy(lat[ctx_idx].astype(np.float32))
+            tpos = torch.arange(1, HORIZON + 1, dtype=torch.float32).repeat(b, 1)
+            ones = torch.ones(b)
+            x = torch.randn(b, HORIZON, *ctx.shape[2:])
+            args = (ctx, torch.from_numpy(cpos), tpos, torch.from_numpy(acts), torch.from_numpy(goal), ones, ones)
+            x0, _, _ = net(x, ones, *args)
+            x = 0.5 * x + 0.5 * x0  # Euler from t = 1 to t = 0.5 with the x0 prediction
+            x0, _, _ = net(x, 0.5 * ones, *args)
+            zs.append(x0.reshape(-1, *x0.shape[2:]).numpy())
+            ms.append(tmask.reshape(-1, *tmask.shape[2:]))
+    return np.concatenate(zs), np.concatenate(ms)
 
 
 def pick_goal(rng, mask, num_cats):
@@ -364,6 +401,10 @@ def main():
         q.add_argument("--threads", type=int, default=2)
         if name == "ground":
             q.add_argument("--dev", default="data/dev", help="dataset folder of dev scenes for validation")
+            q.add_argument("--pred-mix", type=float, default=0.0, dest="pred_mix",
+                           help="share of each batch taken from the denoiser's own clean-latent predictions")
+            q.add_argument("--pred-batches", type=int, default=96, dest="pred_batches",
+                           help="clip batches (32 clips x horizon frames) in the bank of predictions")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     {"ae": train_ae, "latents": encode_dataset, "dit": train_dit, "ground": train_ground}[args.cmd](args)
