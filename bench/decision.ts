@@ -47,8 +47,8 @@ export function benchScorer(): Scorer {
   ]);
 }
 
-/** One measured decision. */
-export interface DecisionSample {
+/** Where a decision's time went (ms): the whole decision, imagine() and its stages, scoring, session.run. */
+export interface DecisionTimings {
   readonly decisionMs: number;
   readonly imagineMs: number;
   readonly encodeMs: number;
@@ -56,6 +56,10 @@ export interface DecisionSample {
   readonly decodeMs: number;
   readonly scoringMs: number;
   readonly sessionRunMs: number;
+}
+
+/** One measured decision. */
+export interface DecisionSample extends DecisionTimings {
   readonly sessionRuns: number;
   readonly rollouts: Rollout[];
   readonly chosen: number;
@@ -95,20 +99,13 @@ export async function timeDecision(wm: BenchModel, request: ImagineRequest, scor
 }
 
 /** One row of section 3. */
-export interface DecisionRow {
+export interface DecisionRow extends DecisionTimings {
   readonly mode: RunMode;
   readonly candidates: number;
   readonly steps: number;
   readonly context: number;
   /** Rows of each denoising `session.run` (candidates × guidance branches). */
   readonly batch: number;
-  readonly decisionMs: number;
-  readonly imagineMs: number;
-  readonly encodeMs: number;
-  readonly denoiseMs: number;
-  readonly decodeMs: number;
-  readonly scoringMs: number;
-  readonly sessionRunMs: number;
   /** imagine wall time − session.run time (main thread + worker messaging + JS work in the worker). */
   readonly overheadMs: number;
   /** overheadMs / imagineMs, percent (sums over the repeats, not medians). */
