@@ -37,7 +37,6 @@ import {
   SHIPPED_MODEL,
   displayPath,
   formatDuration,
-  httpUrlArg,
   hasModelPackage,
   intArg,
   interruptSignal,
@@ -52,7 +51,7 @@ import {
   type SeedRangeArg,
 } from './common.js';
 import { runEpisodePool } from './episodes.js';
-import { PLANNER_KINDS, preparePlanner, type PlannerKind } from './planners.js';
+import { PLANNER_KINDS, addModelPlacementOptions, modelPlacement, preparePlanner, type ModelPlacement, type PlannerKind } from './planners.js';
 
 /**
  * Defaults chosen so that `npm start` finishes within 3 minutes on a 2-core machine: 3 episodes of at most 100
@@ -72,7 +71,7 @@ export const DEMO_DEFAULTS = {
 } as const;
 
 /** Parsed options of `v4s demo`. */
-export interface DemoOptions {
+export interface DemoOptions extends ModelPlacement {
   readonly planner: PlannerKind;
   readonly task: TaskName;
   readonly episodes?: number;
@@ -85,10 +84,6 @@ export interface DemoOptions {
   readonly model?: string;
   readonly out?: string;
   readonly threads?: number;
-  /** Where the model package runs (default: a worker thread). */
-  readonly modelThread?: 'worker' | 'main';
-  /** Open Inference Protocol v2 server that serves the model (`v4s export-triton`). */
-  readonly remote?: string;
 }
 
 /** What the demo wrote. */
@@ -181,8 +176,7 @@ export async function runDemo(o: DemoOptions, io: CliIO = processIO, signal?: Ab
     ...(o.steps !== undefined ? { samplerSteps: o.steps } : {}),
     actionsPerPlan: o.actionsPerPlan,
     ...(o.threads !== undefined ? { threads: o.threads } : {}),
-    ...(o.modelThread !== undefined ? { modelThread: o.modelThread } : {}),
-    ...(o.remote !== undefined ? { remote: o.remote } : {}),
+    ...modelPlacement(o),
     warn: (m) => io.err(`warning: ${m}`),
   });
   await mkdir(dir, { recursive: true });
@@ -301,23 +295,23 @@ export async function runDemo(o: DemoOptions, io: CliIO = processIO, signal?: Ab
 
 /** Register `v4s demo`. */
 export function register(program: Command, io: CliIO = processIO): void {
-  program
-    .command('demo')
-    .description('run a few ObjectNav episodes with the world-model planner over a real WebSocket and write HTML reports (npm start)')
-    .addOption(new Option('--planner <name>', 'planner').choices(PLANNER_KINDS).default(DEMO_DEFAULTS.planner))
-    .addOption(new Option('--task <task>', 'task').choices(TASK_NAMES).default(DEMO_DEFAULTS.task))
-    .option('--episodes <n>', `episodes (default ${DEMO_DEFAULTS.episodes})`, intArg(1, 1000))
-    .option('--seeds <A..B>', `inclusive seed range (default: eval seeds from ${EVAL_SEEDS.start})`, seedsArg)
-    .option('--max-steps <n>', 'step limit per episode', intArg(1, 10_000), DEMO_DEFAULTS.maxSteps)
-    .option('--candidates <n>', 'candidate instructions per decision', intArg(1, 256), DEMO_DEFAULTS.candidates)
-    .option('--steps <n>', "denoising (sampler) steps (default: the model manifest's)", intArg(1, 1000))
-    .option('--actions-per-plan <n>', 'actions executed per plan before re-planning', intArg(1, 64), DEMO_DEFAULTS.actionsPerPlan)
-    .option('--budget <seconds>', 'time budget for all episodes; an episode past its share is truncated', intArg(1, 86_400), DEMO_DEFAULTS.budgetSeconds)
-    .option('--model <dir>', `world-model package (default: the shipped ${SHIPPED_MODEL})`)
-    .option('--out <dir>', 'output folder (default runs/<timestamp>)')
-    .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)', intArg(1, 256))
-    .option('--remote <url>', 'run the world model on an Open Inference Protocol v2 server (Triton) serving `v4s export-triton`\'s repository; --model gives the manifest', httpUrlArg)
-    .addOption(new Option('--model-thread <where>', 'run the world model in a worker thread (planning never blocks the event loop) or on the main thread').choices(['worker', 'main']).default('worker'))
+  addModelPlacementOptions(
+    program
+      .command('demo')
+      .description('run a few ObjectNav episodes with the world-model planner over a real WebSocket and write HTML reports (npm start)')
+      .addOption(new Option('--planner <name>', 'planner').choices(PLANNER_KINDS).default(DEMO_DEFAULTS.planner))
+      .addOption(new Option('--task <task>', 'task').choices(TASK_NAMES).default(DEMO_DEFAULTS.task))
+      .option('--episodes <n>', `episodes (default ${DEMO_DEFAULTS.episodes})`, intArg(1, 1000))
+      .option('--seeds <A..B>', `inclusive seed range (default: eval seeds from ${EVAL_SEEDS.start})`, seedsArg)
+      .option('--max-steps <n>', 'step limit per episode', intArg(1, 10_000), DEMO_DEFAULTS.maxSteps)
+      .option('--candidates <n>', 'candidate instructions per decision', intArg(1, 256), DEMO_DEFAULTS.candidates)
+      .option('--steps <n>', "denoising (sampler) steps (default: the model manifest's)", intArg(1, 1000))
+      .option('--actions-per-plan <n>', 'actions executed per plan before re-planning', intArg(1, 64), DEMO_DEFAULTS.actionsPerPlan)
+      .option('--budget <seconds>', 'time budget for all episodes; an episode past its share is truncated', intArg(1, 86_400), DEMO_DEFAULTS.budgetSeconds)
+      .option('--model <dir>', `world-model package (default: the shipped ${SHIPPED_MODEL})`)
+      .option('--out <dir>', 'output folder (default runs/<timestamp>)')
+      .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)', intArg(1, 256)),
+  )
     .action(async (opts: DemoOptions) => {
       const interrupt = interruptSignal(io);
       try {

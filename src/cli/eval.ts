@@ -23,7 +23,6 @@ import {
   EXIT,
   displayPath,
   formatDuration,
-  httpUrlArg,
   intArg,
   interruptSignal,
   processIO,
@@ -38,7 +37,7 @@ import {
   type SeedRangeArg,
 } from './common.js';
 import { runEpisodePool } from './episodes.js';
-import { PLANNER_KINDS, preparePlanner, type PlannerKind } from './planners.js';
+import { PLANNER_KINDS, addModelPlacementOptions, modelPlacement, preparePlanner, type ModelPlacement, type PlannerKind } from './planners.js';
 
 /** Fixed evaluation settings (documented in docs/cli.md). */
 export const EVAL_DEFAULTS = {
@@ -53,7 +52,7 @@ export const EVAL_DEFAULTS = {
 } as const;
 
 /** Parsed options of `v4s eval`. */
-export interface EvalOptions {
+export interface EvalOptions extends ModelPlacement {
   readonly planner: PlannerKind;
   readonly task: TaskName;
   readonly episodes?: number;
@@ -76,10 +75,6 @@ export interface EvalOptions {
   readonly reconnectTries?: number;
   readonly encoding: ImageEncoding;
   readonly threads?: number;
-  /** Where the model package runs (default: a worker thread). */
-  readonly modelThread?: 'worker' | 'main';
-  /** Open Inference Protocol v2 server that serves the model (`v4s export-triton`). */
-  readonly remote?: string;
 }
 
 /** Default of `--reconnect-tries` (reconnect.ts's default: at most ≈ 4 s of waiting before an episode is given up). */
@@ -128,8 +123,7 @@ export async function runEvalCommand(o: EvalOptions, io: CliIO = processIO, sign
     ...(o.steps !== undefined ? { samplerSteps: o.steps } : {}),
     actionsPerPlan: o.actionsPerPlan,
     ...(o.threads !== undefined ? { threads: o.threads } : {}),
-    ...(o.modelThread !== undefined ? { modelThread: o.modelThread } : {}),
-    ...(o.remote !== undefined ? { remote: o.remote } : {}),
+    ...modelPlacement(o),
     warn: (m) => io.err(`warning: ${m}`),
   });
   let server: SimulatorServer | undefined;
@@ -193,34 +187,34 @@ export async function runEvalCommand(o: EvalOptions, io: CliIO = processIO, sign
 
 /** Register `v4s eval`. */
 export function register(program: Command, io: CliIO = processIO): void {
-  program
-    .command('eval')
-    .description('evaluate a planner over N episodes on the built-in simulator (or --url), one JSONL row per episode')
-    .addOption(new Option('--planner <name>', 'planner').choices(PLANNER_KINDS).default(EVAL_DEFAULTS.planner))
-    .addOption(new Option('--task <task>', 'task').choices(TASK_NAMES).default(EVAL_DEFAULTS.task))
-    .option('--episodes <n>', `episodes (default: all of --seeds, else ${EVAL_DEFAULTS.episodes})`, intArg(1, 1_000_000))
-    .option('--seeds <A..B>', `inclusive seed range (default: eval seeds from ${EVAL_SEEDS.start})`, seedsArg)
-    .option('--out <file>', 'JSONL results file (default runs/eval-<planner>-<task>-<time>.jsonl)')
-    .option('--resume', 'skip episodes already in --out and append the rest')
-    .option('--retry-aborted', 'with --resume, run aborted episodes again')
-    .option('--parallel <n>', 'simulator connections (agents) at once', intArg(1, 64), EVAL_DEFAULTS.parallel)
-    .option('--model <dir>', 'world-model package (default: the shipped models/v4s-builtin-small)')
-    .option('--candidates <n>', 'candidate instructions per decision', intArg(1, 256), EVAL_DEFAULTS.candidates)
-    .option('--steps <n>', "denoising (sampler) steps (default: the model manifest's)", intArg(1, 1000))
-    .option('--actions-per-plan <n>', 'actions executed per plan before re-planning', intArg(1, 64), EVAL_DEFAULTS.actionsPerPlan)
-    .option('--max-steps <n>', 'step limit per episode (default: the task limit, 200)', intArg(1, 100_000))
-    .option('--url <ws-url>', 'use an external simulator instead of the in-process built-in one', urlArg)
-    .option('--token <token>', 'token of the external simulator (--url)')
-    .option(
-      '--reconnect-tries <n>',
-      'tries per simulator connection, with exponential back-off (250 ms doubling, capped at 5 s): a simulator that went away mid-run is waited for before the next episode; 1 = no retry',
-      intArg(1, 1000),
-      DEFAULT_RECONNECT_TRIES,
-    )
-    .addOption(new Option('--encoding <enc>', 'frame encoding of the in-process server').choices(IMAGE_ENCODINGS).default('raw'))
-    .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)', intArg(1, 256))
-    .option('--remote <url>', 'run the world model on an Open Inference Protocol v2 server (Triton) serving `v4s export-triton`\'s repository; --model gives the manifest', httpUrlArg)
-    .addOption(new Option('--model-thread <where>', 'run the world model in a worker thread (planning never blocks the event loop) or on the main thread').choices(['worker', 'main']).default('worker'))
+  addModelPlacementOptions(
+    program
+      .command('eval')
+      .description('evaluate a planner over N episodes on the built-in simulator (or --url), one JSONL row per episode')
+      .addOption(new Option('--planner <name>', 'planner').choices(PLANNER_KINDS).default(EVAL_DEFAULTS.planner))
+      .addOption(new Option('--task <task>', 'task').choices(TASK_NAMES).default(EVAL_DEFAULTS.task))
+      .option('--episodes <n>', `episodes (default: all of --seeds, else ${EVAL_DEFAULTS.episodes})`, intArg(1, 1_000_000))
+      .option('--seeds <A..B>', `inclusive seed range (default: eval seeds from ${EVAL_SEEDS.start})`, seedsArg)
+      .option('--out <file>', 'JSONL results file (default runs/eval-<planner>-<task>-<time>.jsonl)')
+      .option('--resume', 'skip episodes already in --out and append the rest')
+      .option('--retry-aborted', 'with --resume, run aborted episodes again')
+      .option('--parallel <n>', 'simulator connections (agents) at once', intArg(1, 64), EVAL_DEFAULTS.parallel)
+      .option('--model <dir>', 'world-model package (default: the shipped models/v4s-builtin-small)')
+      .option('--candidates <n>', 'candidate instructions per decision', intArg(1, 256), EVAL_DEFAULTS.candidates)
+      .option('--steps <n>', "denoising (sampler) steps (default: the model manifest's)", intArg(1, 1000))
+      .option('--actions-per-plan <n>', 'actions executed per plan before re-planning', intArg(1, 64), EVAL_DEFAULTS.actionsPerPlan)
+      .option('--max-steps <n>', 'step limit per episode (default: the task limit, 200)', intArg(1, 100_000))
+      .option('--url <ws-url>', 'use an external simulator instead of the in-process built-in one', urlArg)
+      .option('--token <token>', 'token of the external simulator (--url)')
+      .option(
+        '--reconnect-tries <n>',
+        'tries per simulator connection, with exponential back-off (250 ms doubling, capped at 5 s): a simulator that went away mid-run is waited for before the next episode; 1 = no retry',
+        intArg(1, 1000),
+        DEFAULT_RECONNECT_TRIES,
+      )
+      .addOption(new Option('--encoding <enc>', 'frame encoding of the in-process server').choices(IMAGE_ENCODINGS).default('raw'))
+      .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)', intArg(1, 256)),
+  )
     .action(async (opts: EvalOptions) => {
       const interrupt = interruptSignal(io);
       try {

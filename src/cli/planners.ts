@@ -16,6 +16,7 @@
  * event loop that carries observations and WebSocket traffic (docs/performance.md measures the lag). Results
  * are identical to the in-process model's; `modelThread: 'main'` (`--model-thread main`) runs it in-process.
  */
+import { Option, type Command } from 'commander';
 import { V4sError } from '../errors.js';
 import type { EvaluationEpisode } from '../agent/episode-runner.js';
 import { HeuristicPlanner } from '../planner/heuristic-planner.js';
@@ -24,7 +25,7 @@ import { RandomPlanner } from '../planner/random-planner.js';
 import { WorldModelPlanner, type CandidateSource, type WorldModelPlannerOptions } from '../planner/world-model-planner.js';
 import { enumerateCandidates } from '../planner/candidates.js';
 import type { Environment } from '../sim-adapters/environment.js';
-import { hasModelPackage } from './common.js';
+import { hasModelPackage, httpUrlArg } from './common.js';
 import { checkStepSizes, loadManifest, manifestToInfo } from '../worldmodel/manifest.js';
 import { loadWorldModel, type LoadWorldModelOptions } from '../worldmodel/onnx-world-model.js';
 import { loadWorkerWorldModel } from '../worldmodel/worker-world-model.js';
@@ -63,6 +64,21 @@ export interface PlannerSettings {
    * `v4s export-triton`: the model runs there (`connectRemoteWorldModel`), only its manifest is read locally.
    */
   readonly remote?: string;
+}
+
+/** Where the model runs, as `v4s eval` and `v4s demo` take it from their flags. */
+export type ModelPlacement = Pick<PlannerSettings, 'modelThread' | 'remote'>;
+
+/** Add `--remote` and `--model-thread` (the `ModelPlacement` flags) to a command. */
+export function addModelPlacementOptions(command: Command): Command {
+  return command
+    .option('--remote <url>', 'run the world model on an Open Inference Protocol v2 server (Triton) serving `v4s export-triton`\'s repository; --model gives the manifest', httpUrlArg)
+    .addOption(new Option('--model-thread <where>', 'run the world model in a worker thread (planning never blocks the event loop) or on the main thread').choices(['worker', 'main']).default('worker'));
+}
+
+/** The placement fields that are set, ready to spread into `PlannerSettings`. */
+export function modelPlacement(o: ModelPlacement): ModelPlacement {
+  return { ...(o.modelThread !== undefined ? { modelThread: o.modelThread } : {}), ...(o.remote !== undefined ? { remote: o.remote } : {}) };
 }
 
 /** Load the package on the thread the settings ask for. */
