@@ -12,8 +12,8 @@
 import { V4sError } from '../errors.js';
 import type { EpisodeGoal } from '../sim-adapters/environment.js';
 import { PLANNER_SPEC_VERSION, type Plan, type Planner, type PlanningInput } from './planner.js';
-
 import { mulberry32 } from '../rng.js';
+
 export { mulberry32 };
 
 export interface RandomPlannerOptions {

@@ -6,6 +6,7 @@
  * World frame (Habitat's): metres, +Y up. The grid's cell (i, j) covers x ∈ [i·c, (i+1)·c), z ∈ [j·c, (j+1)·c).
  * Usage: `const scene = generateScene(42)`.
  */
+import { mulberry32 } from '../../rng.js';
 
 /** Object categories, in id order: category id = index + 1 (0 = none). */
 export const CATEGORIES = ['chair', 'sofa', 'plant', 'bed', 'toilet', 'tv'] as const;
@@ -94,7 +95,6 @@ export interface Scene {
   readonly objects: readonly SceneObject[];
 }
 
-import { mulberry32 } from '../../rng.js';
 export { mulberry32 };
 
 /** Mix integers into one 32-bit seed (deterministic). */
